@@ -1,0 +1,302 @@
+"""One time step of a recurrent network, written gate by gate.
+
+``rnn_step``, ``lstm_step`` and ``gru_step`` are the equations; ``RNNCell``, ``LSTMCell`` and
+``GRUCell`` own the weights and match ``torch.nn``'s cells (names, shapes, gate order, init).
+Shapes: N batch, I input features (``input_size``), H hidden units (``hidden_size``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from course_lstm import validation
+
+GATE_COUNTS = {"rnn": 1, "lstm": 4, "gru": 3}
+"""How many blocks of H rows ``weight_ih`` and ``weight_hh`` stack: LSTM i, f, g, o; GRU r, z, n."""
+
+
+class LSTMGates(NamedTuple):
+    """The four LSTM gate activations of one step, each of shape (N, H)."""
+
+    i: Tensor  # input gate, in (0, 1): how much of the candidate to write
+    f: Tensor  # forget gate, in (0, 1): how much of the old cell state to keep
+    g: Tensor  # candidate cell value, in (-1, 1)
+    o: Tensor  # output gate, in (0, 1): how much of the cell to show as h
+
+
+class LSTMStep(NamedTuple):
+    """What one LSTM step produces: the new hidden state, cell state and the gates."""
+
+    h: Tensor
+    c: Tensor
+    gates: LSTMGates
+
+
+def _split(bias: Tensor | None, blocks: int) -> tuple[Tensor | None, ...]:
+    return (None,) * blocks if bias is None else bias.chunk(blocks)
+
+
+def rnn_step(
+    x: Tensor,
+    h: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None = None,
+    bias_hh: Tensor | None = None,
+    nonlinearity: str = "tanh",
+) -> Tensor:
+    r"""One vanilla RNN step: :math:`h' = \tanh(W_{ih} x + b_{ih} + W_{hh} h + b_{hh})`.
+
+    x: (N, I), h: (N, H), weight_ih: (H, I), weight_hh: (H, H), biases: (H,). Returns h': (N, H).
+    """
+    pre_activation = F.linear(x, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)
+    return torch.tanh(pre_activation) if nonlinearity == "tanh" else torch.relu(pre_activation)
+
+
+def lstm_step(
+    x: Tensor,
+    h: Tensor,
+    c: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None = None,
+    bias_hh: Tensor | None = None,
+) -> LSTMStep:
+    r"""One LSTM step, gate by gate, in torch.nn's gate order (i, f, g, o).
+
+    .. math::
+        i &= \sigma(W_{ii} x + b_{ii} + W_{hi} h + b_{hi}) \\
+        f &= \sigma(W_{if} x + b_{if} + W_{hf} h + b_{hf}) \\
+        g &= \tanh(W_{ig} x + b_{ig} + W_{hg} h + b_{hg}) \\
+        o &= \sigma(W_{io} x + b_{io} + W_{ho} h + b_{ho}) \\
+        c' &= f \odot c + i \odot g \\
+        h' &= o \odot \tanh(c')
+
+    x: (N, I), h and c: (N, H), weight_ih: (4H, I), weight_hh: (4H, H), biases: (4H,).
+    Returns ``LSTMStep(h', c', LSTMGates(i, f, g, o))``, every tensor (N, H).
+    """
+    W_ii, W_if, W_ig, W_io = weight_ih.chunk(4)
+    W_hi, W_hf, W_hg, W_ho = weight_hh.chunk(4)
+    b_ii, b_if, b_ig, b_io = _split(bias_ih, 4)
+    b_hi, b_hf, b_hg, b_ho = _split(bias_hh, 4)
+
+    i = torch.sigmoid(F.linear(x, W_ii, b_ii) + F.linear(h, W_hi, b_hi))
+    f = torch.sigmoid(F.linear(x, W_if, b_if) + F.linear(h, W_hf, b_hf))
+    g = torch.tanh(F.linear(x, W_ig, b_ig) + F.linear(h, W_hg, b_hg))
+    o = torch.sigmoid(F.linear(x, W_io, b_io) + F.linear(h, W_ho, b_ho))
+
+    c_next = f * c + i * g
+    h_next = o * torch.tanh(c_next)
+    return LSTMStep(h_next, c_next, LSTMGates(i, f, g, o))
+
+
+def gru_step(
+    x: Tensor,
+    h: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None = None,
+    bias_hh: Tensor | None = None,
+) -> Tensor:
+    r"""One GRU step, in torch.nn's gate order (r, z, n).
+
+    .. math::
+        r &= \sigma(W_{ir} x + b_{ir} + W_{hr} h + b_{hr}) \\
+        z &= \sigma(W_{iz} x + b_{iz} + W_{hz} h + b_{hz}) \\
+        n &= \tanh(W_{in} x + b_{in} + r \odot (W_{hn} h + b_{hn})) \\
+        h' &= (1 - z) \odot n + z \odot h
+
+    x: (N, I), h: (N, H), weight_ih: (3H, I), weight_hh: (3H, H), biases: (3H,). Returns h': (N, H).
+    """
+    W_ir, W_iz, W_in = weight_ih.chunk(3)
+    W_hr, W_hz, W_hn = weight_hh.chunk(3)
+    b_ir, b_iz, b_in = _split(bias_ih, 3)
+    b_hr, b_hz, b_hn = _split(bias_hh, 3)
+
+    r = torch.sigmoid(F.linear(x, W_ir, b_ir) + F.linear(h, W_hr, b_hr))
+    z = torch.sigmoid(F.linear(x, W_iz, b_iz) + F.linear(h, W_hz, b_hz))
+    n = torch.tanh(F.linear(x, W_in, b_in) + r * F.linear(h, W_hn, b_hn))
+    return (1 - z) * n + z * h
+
+
+def check_sizes(input_size: object, hidden_size: object) -> None:
+    """Raise unless both sizes are positive whole numbers (shared by cells and layers)."""
+    for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
+
+
+def register_weights(
+    module: nn.Module,
+    suffix: str,
+    gate_count: int,
+    input_size: int,
+    hidden_size: int,
+    bias: bool,
+    factory_kwargs: dict,
+) -> None:
+    """Create ``weight_ih{suffix}`` (G*H, I), ``weight_hh{suffix}`` (G*H, H) and, with ``bias``,
+    ``bias_ih{suffix}``, ``bias_hh{suffix}`` (G*H,) on ``module``: torch.nn's names and shapes."""
+    rows = gate_count * hidden_size
+    shapes = {"weight_ih": (rows, input_size), "weight_hh": (rows, hidden_size)}
+    if bias:
+        shapes |= {"bias_ih": (rows,), "bias_hh": (rows,)}
+    for name, shape in shapes.items():
+        module.register_parameter(name + suffix, nn.Parameter(torch.empty(shape, **factory_kwargs)))
+    if not bias:
+        module.register_parameter("bias_ih" + suffix, None)
+        module.register_parameter("bias_hh" + suffix, None)
+
+
+def reset_uniform(module: nn.Module, hidden_size: int) -> None:
+    """torch.nn's initialisation: every parameter uniform in (-1/sqrt(H), 1/sqrt(H))."""
+    bound = 1.0 / math.sqrt(hidden_size)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.uniform_(-bound, bound)
+
+
+class _Cell(nn.Module):
+    """Weights and input checks shared by the three cells; subclasses define ``forward``."""
+
+    kind: str
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        check_sizes(input_size, hidden_size)
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.bias = bias
+        factory_kwargs = {"device": device, "dtype": dtype}
+        register_weights(
+            self, "", GATE_COUNTS[self.kind], input_size, hidden_size, bias, factory_kwargs
+        )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        reset_uniform(self, self.hidden_size)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+
+    def _check_input(self, input: Tensor) -> bool:
+        """Validate ``input``; return True when it is batched (N, I), False for unbatched (I,)."""
+        validation.check_tensor("input", input)
+        validation.check_like_parameters("input", input, self.weight_ih)
+        validation.check_rank("input", input, (1, 2), "(batch, input_size) or (input_size,)")
+        validation.check_size("input", input, -1, self.input_size, "input_size")
+        return input.dim() == 2
+
+    def _state(self, name: str, state: Tensor | None, input: Tensor) -> Tensor:
+        """Validate one state tensor against the input (or make zeros); returned as (N, H)."""
+        batched = input.dim() == 2
+        expected = (input.shape[0], self.hidden_size) if batched else (self.hidden_size,)
+        if state is None:
+            return input.new_zeros(expected if batched else (1, self.hidden_size))
+        validation.check_tensor(name, state)
+        validation.check_like_parameters(name, state, self.weight_ih)
+        layout = "(batch, hidden_size)" if batched else "(hidden_size,) for an unbatched input"
+        validation.check_shape(name, state, expected, layout)
+        return state if batched else state.unsqueeze(0)
+
+    def _weights(self) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        return self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
+
+
+class RNNCell(_Cell):
+    r"""An Elman RNN cell, :math:`h' = \tanh(W_{ih} x + b_{ih} + W_{hh} h + b_{hh})`, like nn.RNNCell.
+
+    forward(input (N, I) or (I,), hx (N, H) or (H,) or None) -> h' with hx's shape.
+    """
+
+    kind = "rnn"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        nonlinearity: str = "tanh",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        super().__init__(input_size, hidden_size, bias, device, dtype)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        batched = self._check_input(input)
+        h = self._state("hx", hx, input)
+        x = input if batched else input.unsqueeze(0)
+        h_next = rnn_step(x, h, *self._weights(), nonlinearity=self.nonlinearity)
+        return h_next if batched else h_next.squeeze(0)
+
+
+class LSTMCell(_Cell):
+    """An LSTM cell with torch.nn.LSTMCell's parameters; see ``lstm_step`` for the equations.
+
+    forward(input (N, I) or (I,), hx=(h, c) each (N, H) or (H,), or None) -> (h', c').
+    ``forward_with_gates`` also returns the gate activations i, f, g, o.
+    """
+
+    kind = "lstm"
+
+    def forward(
+        self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor]:
+        step = self.forward_with_gates(input, hx)
+        return step.h, step.c
+
+    def forward_with_gates(
+        self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None
+    ) -> LSTMStep:
+        """One step returning ``LSTMStep(h', c', LSTMGates(i, f, g, o))``, shaped like hx."""
+        batched = self._check_input(input)
+        if hx is None:
+            h = c = self._state("h", None, input)
+        else:
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError(
+                    "hx must be a pair (h, c) of tensors for an LSTM cell, got "
+                    f"{type(hx).__name__}"
+                    + (f" of length {len(hx)}" if isinstance(hx, (tuple, list)) else "")
+                )
+            h = self._state("h", hx[0], input)
+            c = self._state("c", hx[1], input)
+        x = input if batched else input.unsqueeze(0)
+        step = lstm_step(x, h, c, *self._weights())
+        if batched:
+            return step
+        gates = LSTMGates(*(gate.squeeze(0) for gate in step.gates))
+        return LSTMStep(step.h.squeeze(0), step.c.squeeze(0), gates)
+
+
+class GRUCell(_Cell):
+    """A GRU cell with torch.nn.GRUCell's parameters; see ``gru_step`` for the equations.
+
+    forward(input (N, I) or (I,), hx (N, H) or (H,) or None) -> h' with hx's shape.
+    """
+
+    kind = "gru"
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        batched = self._check_input(input)
+        h = self._state("hx", hx, input)
+        x = input if batched else input.unsqueeze(0)
+        h_next = gru_step(x, h, *self._weights())
+        return h_next if batched else h_next.squeeze(0)

@@ -1,0 +1,275 @@
+"""Recurrent layers: the cells of ``cells.py`` unrolled over time, interchangeable with torch.nn.
+
+``RNN``, ``LSTM`` and ``GRU`` take torch.nn's constructor arguments (input_size, hidden_size,
+num_layers, bias, batch_first, dropout), hold parameters with torch.nn's names
+(``weight_ih_l0``, ...), and return torch.nn's ``(output, h_n)`` / ``(output, (h_n, c_n))``.
+Shapes: L sequence length, N batch, I input features, H hidden units, D = num_layers.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence
+
+from course_lstm import validation
+from course_lstm.cells import (
+    GATE_COUNTS,
+    check_sizes,
+    gru_step,
+    lstm_step,
+    register_weights,
+    reset_uniform,
+    rnn_step,
+)
+
+State = tuple[Tensor, ...]
+"""A layer's recurrent state: ``(h,)`` for RNN and GRU, ``(h, c)`` for LSTM, each (N, H)."""
+
+
+class _Recurrent(nn.Module):
+    """The time loop, stacking, packing and input checks shared by RNN, LSTM and GRU.
+
+    A subclass sets ``kind`` and ``state_names`` and implements ``step(x_t, state, weights)``.
+    """
+
+    kind: str
+    state_names: tuple[str, ...]
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        check_sizes(input_size, hidden_size)
+        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"num_layers must be a whole number >= 1, got {num_layers!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
+            raise ValueError(f"dropout must be a probability in [0, 1], got {dropout!r}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(
+                f"dropout={dropout} has no effect with num_layers=1: it is applied between "
+                "stacked layers only (as in torch.nn)",
+                UserWarning,
+                stacklevel=2,
+            )
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        factory_kwargs = {"device": device, "dtype": dtype}
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else hidden_size
+            register_weights(
+                self, f"_l{layer}", GATE_COUNTS[self.kind], layer_input, hidden_size, bias,
+                factory_kwargs,
+            )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        reset_uniform(self, self.hidden_size)
+
+    def extra_repr(self) -> str:
+        text = f"{self.input_size}, {self.hidden_size}"
+        defaults = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0}
+        for name, default in defaults.items():
+            if getattr(self, name) != default:
+                text += f", {name}={getattr(self, name)}"
+        return text
+
+    def layer_weights(self, layer: int) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        """``(weight_ih, weight_hh, bias_ih, bias_hh)`` of one layer, biases None without bias."""
+        return tuple(getattr(self, f"{name}_l{layer}") for name in
+                     ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))  # type: ignore[return-value]
+
+    def step(self, x: Tensor, state: State, weights: Sequence[Tensor | None]) -> State:
+        """One time step: x (n, I), each state tensor (n, H) -> the new state."""
+        raise NotImplementedError
+
+    # -- input checks --------------------------------------------------------------------
+
+    def _sequence(self, input: Tensor | PackedSequence) -> tuple[Tensor, list[int], bool]:
+        """Validate the input; return it time-major as (L, N, I) or packed data, the batch
+        size at each step, and whether the caller passed an unbatched (L, I) sequence."""
+        if isinstance(input, PackedSequence):
+            data = validation.check_tensor("input.data (PackedSequence)", input.data)
+            validation.check_like_parameters("input.data", data, self.weight_ih_l0)
+            validation.check_rank("input.data", data, (2,), "(total steps, input_size)")
+            validation.check_size("input.data", data, -1, self.input_size, "input_size")
+            return data, input.batch_sizes.tolist(), False
+        validation.check_tensor("input", input)
+        validation.check_like_parameters("input", input, self.weight_ih_l0)
+        layout = "(batch, seq_len, input_size)" if self.batch_first else "(seq_len, batch, input_size)"
+        validation.check_rank("input", input, (2, 3), f"{layout}, or (seq_len, input_size) unbatched")
+        validation.check_size("input", input, -1, self.input_size, "input_size")
+        batched = input.dim() == 3
+        if not batched:
+            input = input.unsqueeze(1)
+        elif self.batch_first:
+            input = input.transpose(0, 1)
+        length, batch = input.shape[0], input.shape[1]
+        if length == 0:
+            raise ValueError(f"input must have at least one time step, got shape {tuple(input.shape)}")
+        return input, [batch] * length, not batched
+
+    def _initial_state(
+        self, hx: Tensor | Sequence[Tensor] | None, batch: int, unbatched: bool, like: Tensor
+    ) -> State:
+        """Validate hx (or make zeros); return each state tensor as (D, N, H)."""
+        shape = (self.num_layers, batch, self.hidden_size)
+        if hx is None:
+            return tuple(like.new_zeros(shape) for _ in self.state_names)
+        if len(self.state_names) == 1:
+            states = (hx,)
+        elif isinstance(hx, (tuple, list)) and len(hx) == len(self.state_names):
+            states = tuple(hx)
+        else:
+            raise TypeError(
+                f"hx must be a pair ({', '.join(self.state_names)}) of tensors for "
+                f"{type(self).__name__}, got {type(hx).__name__}"
+            )
+        expected = (self.num_layers, self.hidden_size) if unbatched else shape
+        layout = ("(num_layers, hidden_size) for an unbatched input" if unbatched
+                  else "(num_layers, batch, hidden_size)")
+        checked = []
+        for name, state in zip(self.state_names, states):
+            validation.check_tensor(name, state)
+            validation.check_like_parameters(name, state, self.weight_ih_l0)
+            validation.check_shape(name, state, expected, layout)
+            checked.append(state.unsqueeze(1) if unbatched else state)
+        return tuple(checked)
+
+    # -- the time loop -------------------------------------------------------------------
+
+    def _run_layer(
+        self, inputs: Tensor, batch_sizes: list[int], packed: bool, state: State, layer: int
+    ) -> tuple[Tensor, State]:
+        """Unroll one layer over time.
+
+        Padded input (L, N, I): every step sees the whole batch. Packed data (sum of lengths, I):
+        step t sees the first ``batch_sizes[t]`` sequences (sorted longest first), so a sequence
+        that has ended keeps the state of its last real step: that is its final state.
+        """
+        weights = self.layer_weights(layer)
+        outputs, finished = [], []
+        offset = 0
+        for t, n in enumerate(batch_sizes):
+            if n < state[0].shape[0]:
+                finished.append(tuple(s[n:] for s in state))
+                state = tuple(s[:n] for s in state)
+            x_t = inputs[offset:offset + n] if packed else inputs[t]
+            offset += n
+            state = self.step(x_t, state, weights)
+            outputs.append(state[0])
+        final = tuple(torch.cat([s, *reversed(done)]) for s, *done in zip(state, *finished))
+        return (torch.cat(outputs) if packed else torch.stack(outputs)), final
+
+    def forward(
+        self, input: Tensor | PackedSequence, hx: Tensor | Sequence[Tensor] | None = None
+    ) -> tuple[Tensor | PackedSequence, Tensor | tuple[Tensor, ...]]:
+        """input: (L, N, I), (N, L, I) with batch_first, (L, I) unbatched, or a PackedSequence.
+        hx: (D, N, H) per state, (D, H) unbatched, in the batch's original order; zeros if None.
+        Returns output (L, N, H) (layout like the input) and the final state(s) (D, N, H)."""
+        sequence, batch_sizes, unbatched = self._sequence(input)
+        packed = isinstance(input, PackedSequence)
+        state = self._initial_state(hx, batch_sizes[0], unbatched, sequence)
+        if packed and input.sorted_indices is not None:
+            state = tuple(s.index_select(1, input.sorted_indices) for s in state)
+
+        finals = []
+        layer_output = sequence
+        for layer in range(self.num_layers):
+            if layer > 0 and self.dropout > 0 and self.training:
+                layer_output = F.dropout(layer_output, self.dropout, training=True)
+            layer_state = tuple(s[layer] for s in state)
+            layer_output, final = self._run_layer(layer_output, batch_sizes, packed, layer_state, layer)
+            finals.append(final)
+        final_state = tuple(torch.stack(per_layer) for per_layer in zip(*finals))
+
+        if packed:
+            if input.unsorted_indices is not None:
+                final_state = tuple(s.index_select(1, input.unsorted_indices) for s in final_state)
+            output = PackedSequence(
+                layer_output, input.batch_sizes, input.sorted_indices, input.unsorted_indices
+            )
+        elif unbatched:
+            output = layer_output.squeeze(1)
+            final_state = tuple(s.squeeze(1) for s in final_state)
+        else:
+            output = layer_output.transpose(0, 1) if self.batch_first else layer_output
+        return output, (final_state[0] if len(final_state) == 1 else final_state)
+
+
+class RNN(_Recurrent):
+    r"""A stack of Elman RNN layers, like nn.RNN: :math:`h_t = \tanh(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})`.
+
+    forward(input, h0=None) -> (output, h_n); shapes as in ``_Recurrent.forward``.
+    """
+
+    kind = "rnn"
+    state_names = ("h0",)
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         device, dtype)
+        self.nonlinearity = nonlinearity
+
+    def extra_repr(self) -> str:
+        extra = "" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity!r}"
+        return super().extra_repr() + extra
+
+    def step(self, x: Tensor, state: State, weights: Sequence[Tensor | None]) -> State:
+        return (rnn_step(x, state[0], *weights, nonlinearity=self.nonlinearity),)
+
+
+class LSTM(_Recurrent):
+    """A stack of LSTM layers, like nn.LSTM; see ``cells.lstm_step`` for the equations.
+
+    forward(input, (h0, c0)=None) -> (output, (h_n, c_n)); output holds h_t of the last layer.
+    """
+
+    kind = "lstm"
+    state_names = ("h0", "c0")
+
+    def step(self, x: Tensor, state: State, weights: Sequence[Tensor | None]) -> State:
+        h, c, _ = lstm_step(x, *state, *weights)
+        return h, c
+
+
+class GRU(_Recurrent):
+    """A stack of GRU layers, like nn.GRU; see ``cells.gru_step`` for the equations.
+
+    forward(input, h0=None) -> (output, h_n).
+    """
+
+    kind = "gru"
+    state_names = ("h0",)
+
+    def step(self, x: Tensor, state: State, weights: Sequence[Tensor | None]) -> State:
+        return (gru_step(x, state[0], *weights),)
