@@ -18,7 +18,7 @@ $(INSTALLED): pyproject.toml constraints.txt
 setup: $(INSTALLED)  ## create .venv with everything pinned
 
 lab: $(INSTALLED)  ## open JupyterLab on the course notebooks
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks
 
 test: $(INSTALLED)  ## unit tests and every notebook under nbval, in the ci profile
 	COURSE_LSTM_PROFILE=ci $(BIN)/python -m pytest tests notebooks $(NBVAL)
