@@ -1,0 +1,94 @@
+"""The command line: ``python -m course_lstm doctor | experiment NAME [--profile P] [--out DIR]``.
+
+``doctor`` tells a learner whether the course will run and how to fix what is missing;
+``experiment`` runs a named sweep and writes its JSON result with provenance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+from course_lstm import experiments, profiles, results
+
+SETUP_FIX = "run `make lab` in the course folder (it installs everything pinned into .venv)"
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def doctor_report() -> list[tuple[str, bool, str]]:
+    """(what, ok, detail or fix) for everything the course needs."""
+    checks = []
+    python = platform.python_version()
+    checks.append(("Python", sys.version_info[:2] == (3, 11),
+                   python if sys.version_info[:2] == (3, 11)
+                   else f"{python}; the course is pinned for 3.11: {SETUP_FIX} with Python 3.11"))
+    checks.append(("PyTorch", True, torch.__version__))
+    if torch.cuda.is_available():
+        device = f"CUDA GPU: {torch.cuda.get_device_name(0)}"
+    elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        device = "Apple GPU (MPS)"
+    else:
+        device = "CPU only (fine: every notebook runs on a CPU in the cpu and ci profiles)"
+    checks.append(("Device", True, device))
+    for name, package in (("JupyterLab", "jupyterlab"), ("ipywidgets", "ipywidgets"),
+                          ("widgets frontend", "jupyterlab_widgets")):
+        version = _version(package)
+        checks.append((name, version is not None,
+                       version or f"not installed; sliders will not show: {SETUP_FIX}"))
+    try:
+        profile = profiles.active_profile()
+        checks.append(("Profile", True, f"{profile.name} (set {profiles.ENVIRONMENT_VARIABLE}=ci|cpu|gpu to change)"))
+    except ValueError as error:
+        checks.append(("Profile", False, str(error)))
+    return checks
+
+
+def doctor() -> int:
+    report = doctor_report()
+    width = max(len(what) for what, _, _ in report)
+    for what, ok, detail in report:
+        print(f"{'ok ' if ok else 'FIX'}  {what:<{width}}  {detail}")
+    missing = sum(not ok for _, ok, _ in report)
+    print("Everything the course needs is here." if not missing
+          else f"{missing} thing(s) to fix, see FIX above.")
+    return 0 if not missing else 1
+
+
+def experiment(name: str, profile: str | None, out: Path, steps: int | None, command: str) -> int:
+    overrides = {} if steps is None else {"steps": steps}
+    result = experiments.run_experiment(name, profile, command=command, **overrides)
+    path = results.save(result, out)
+    print(experiments.format_table(experiments.success_table(result["rows"])))
+    provenance = result["provenance"]
+    print(f"\n{len(result['rows'])} runs in {provenance['wall_seconds'] / 60:.1f} min on "
+          f"{provenance['device']} (profile {provenance['profile']}); wrote {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_lstm", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("doctor", help="check the environment and say how to fix it")
+    run = commands.add_parser("experiment", help="run a named experiment and write its JSON result")
+    run.add_argument("name", choices=list(experiments.EXPERIMENTS))
+    run.add_argument("--profile", choices=list(profiles.PROFILES),
+                     help=f"default: ${profiles.ENVIRONMENT_VARIABLE}, else gpu if CUDA is there, else cpu")
+    run.add_argument("--out", type=Path, default=Path("results"), help="folder for the JSON (default: results/)")
+    run.add_argument("--steps", type=int, help="override the profile's training steps per run")
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
+    if args.command == "doctor":
+        return doctor()
+    command = " ".join([parser.prog, *argv])
+    return experiment(args.name, args.profile, args.out, args.steps, command)

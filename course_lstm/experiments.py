@@ -1,0 +1,239 @@
+"""Named experiments, one per claim the course tests, each a sweep over task x model x lag x seed.
+
+``run_experiment(name, profile)`` returns a result dict (rows, config, provenance) that
+``results.save`` writes as JSON; ``success_table`` summarises rows over seeds.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+
+import torch
+from tqdm.auto import tqdm
+
+from course_lstm import results
+from course_lstm.models import (
+    SequenceModel,
+    parameter_count,
+    set_chrono_bias,
+    width_for_budget,
+)
+from course_lstm.profiles import Profile, get_profile
+from course_lstm.tasks import make_task
+from course_lstm.training import fit
+
+LSTM_FORGET_BIAS = 1.0
+"""Jozefowicz et al. 2015: forget bias 1 by default, so the cells start out remembering."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run: which model, on which task and lag, with which seed and options."""
+
+    label: str  # how tables and plots name the model, e.g. "LSTM" or "RNN (equal budget)"
+    kind: str
+    task: str
+    lag: int
+    seed: int
+    hidden_size: int
+    clip: float | None = 1.0
+    forget_bias: float | None = None
+    chrono: bool = False
+    without_gate: str | None = None
+    implementation: str = "torch"
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else value
+
+
+def train_run(spec: RunSpec, profile: Profile) -> dict:
+    """Train one model as ``spec`` says and return its row: outcome, curve and wall time."""
+    task = make_task(spec.task, spec.lag)
+    torch.manual_seed(spec.seed)
+    model = SequenceModel(
+        spec.kind, task.input_size, spec.hidden_size, task.output_size, readout=task.readout,
+        implementation=spec.implementation, forget_bias=spec.forget_bias,
+        without_gate=spec.without_gate,
+    )
+    if spec.chrono:
+        set_chrono_bias(model.core, task.sequence_length, torch.Generator().manual_seed(spec.seed))
+    model.to(profile.device)
+    start = time.perf_counter()
+    history = fit(
+        model, task, profile.steps, batch_size=profile.batch_size, lr=profile.lr,
+        clip=spec.clip, seed=spec.seed, eval_every=profile.eval_every,
+        eval_batch_size=profile.eval_batch_size, on_nonfinite="stop", progress=False,
+    )
+    return {
+        **asdict(spec),
+        "parameters": parameter_count(model),
+        "baseline": task.baseline,
+        "solved_threshold": task.solved_threshold,
+        "solved": history.solved,
+        "solved_at": history.solved_at,
+        "status": history.status,
+        "steps": history.steps,
+        "final_loss": _finite_or_none(history.final_eval_loss),
+        "final_accuracy": history.final_eval_accuracy,
+        "max_grad_norm": _finite_or_none(max(history.grad_norm, default=math.nan)),
+        "clipped_fraction": sum(history.clipped) / max(history.steps, 1),
+        "eval_step": history.eval_step,
+        "eval_loss": [_finite_or_none(v) for v in history.eval_loss],
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+
+
+# --- the experiments: each returns the runs of its grid --------------------------------------
+
+
+def _seeds(profile: Profile) -> range:
+    return range(profile.seeds)
+
+
+def lag_sweep(profile: Profile) -> list[RunSpec]:
+    """Claim 1: success against lag T, tanh RNN (clipped) against LSTM (forget bias 1), on the
+    adding problem and the copy task."""
+    grid = [("adding", lag) for lag in profile.lags] + [("copy", lag) for lag in profile.copy_lags]
+    return [
+        RunSpec(label, kind, task, lag, seed, profile.hidden_size,
+                forget_bias=LSTM_FORGET_BIAS if kind == "lstm" else None)
+        for task, lag in grid
+        for label, kind in (("RNN", "rnn"), ("LSTM", "lstm"))
+        for seed in _seeds(profile)
+    ]
+
+
+def equal_budget(profile: Profile) -> list[RunSpec]:
+    """Claim 4: LSTM against an RNN of the same width (a quarter of the parameters) and against
+    an RNN widened to the LSTM's parameter count, on the adding problem at each lag."""
+    task = make_task("adding", profile.probe_lag)
+    lstm_total = SequenceModel("lstm", task.input_size, profile.hidden_size, task.output_size)
+    wide = width_for_budget("rnn", task.input_size, task.output_size, parameter_count(lstm_total))
+    models = (("LSTM", "lstm", profile.hidden_size), ("RNN (equal width)", "rnn", profile.hidden_size),
+              ("RNN (equal budget)", "rnn", wide))
+    return [
+        RunSpec(label, kind, "adding", lag, seed, hidden,
+                forget_bias=LSTM_FORGET_BIAS if kind == "lstm" else None)
+        for lag in profile.lags
+        for label, kind, hidden in models
+        for seed in _seeds(profile)
+    ]
+
+
+def gate_ablation(profile: Profile) -> list[RunSpec]:
+    """Claim 5: the LSTM with each gate removed (fixed to 1, Greff et al. 2017), on the adding
+    problem and the temporal order problem at the probe lag."""
+    variants = [("LSTM", None)] + [(f"no {gate} gate", gate) for gate in ("forget", "input", "output")]
+    return [
+        RunSpec(label, "lstm", task, profile.probe_lag, seed, profile.hidden_size,
+                forget_bias=LSTM_FORGET_BIAS, without_gate=gate, implementation="readable")
+        for task in ("adding", "temporal_order")
+        for label, gate in variants
+        for seed in _seeds(profile)
+    ]
+
+
+def forget_bias(profile: Profile) -> list[RunSpec]:
+    """Claim 5: forget-gate bias 0 (gate near 0.5), 1, 3, and chrono initialisation, on the copy
+    task, a pure-memory task, at each copy lag."""
+    variants = [("bias 0", 0.0, False), ("bias 1", 1.0, False), ("bias 3", 3.0, False),
+                ("chrono", None, True)]
+    return [
+        RunSpec(f"LSTM, {label}", "lstm", "copy", lag, seed, profile.hidden_size,
+                forget_bias=bias, chrono=chrono)
+        for lag in profile.copy_lags
+        for label, bias, chrono in variants
+        for seed in _seeds(profile)
+    ]
+
+
+def clipping(profile: Profile) -> list[RunSpec]:
+    """Claim 2: the tanh RNN with and without gradient clipping on the adding problem; the
+    rows record the largest gradient norm and whether training diverged."""
+    return [
+        RunSpec(label, "rnn", "adding", lag, seed, profile.hidden_size, clip=clip)
+        for lag in profile.lags
+        for label, clip in (("RNN, clipped at 1", 1.0), ("RNN, no clipping", None))
+        for seed in _seeds(profile)
+    ]
+
+
+EXPERIMENTS: dict[str, Callable[[Profile], list[RunSpec]]] = {
+    "lag_sweep": lag_sweep,
+    "equal_budget": equal_budget,
+    "gate_ablation": gate_ablation,
+    "forget_bias": forget_bias,
+    "clipping": clipping,
+}
+
+
+def run_experiment(
+    name: str,
+    profile: str | Profile | None = None,
+    progress: bool = True,
+    command: str | None = None,
+    **overrides: object,
+) -> dict:
+    """Run every training run of experiment ``name`` in ``profile`` and return the result dict.
+
+    ``overrides`` replace profile fields for this run only (e.g. ``steps=200``); they are
+    recorded in the result's config.
+    """
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; expected one of {', '.join(EXPERIMENTS)}")
+    chosen = profile if isinstance(profile, Profile) else get_profile(profile)
+    chosen = replace(chosen, **overrides) if overrides else chosen
+    specs = EXPERIMENTS[name](chosen)
+    start = time.perf_counter()
+    rows = []
+    bar = tqdm(specs, desc=name, disable=not progress)
+    for spec in bar:
+        bar.set_postfix_str(f"{spec.label}, {spec.task} T={spec.lag}, seed {spec.seed}")
+        rows.append(train_run(spec, chosen))
+    bar.close()
+    return {
+        "schema": results.SCHEMA_VERSION,
+        "experiment": name,
+        "config": chosen.to_dict(),
+        "rows": rows,
+        "provenance": results.provenance(
+            chosen.name, chosen.device, time.perf_counter() - start,
+            command or f"run_experiment({name!r}, {chosen.name!r})",
+        ),
+    }
+
+
+def success_table(rows: list[dict]) -> list[dict]:
+    """Rows grouped by (task, lag, model): seeds run, success rate, median steps to solve."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["task"], row["lag"], row["label"]), []).append(row)
+    table = []
+    for (task, lag, label), runs in groups.items():
+        solved_steps = sorted(r["solved_at"] for r in runs if r["solved"])
+        table.append({
+            "task": task, "lag": lag, "model": label, "seeds": len(runs),
+            "success_rate": len(solved_steps) / len(runs),
+            "median_steps_to_solve": solved_steps[len(solved_steps) // 2] if solved_steps else None,
+            "diverged": sum(r["status"] == "diverged" for r in runs),
+            "parameters": runs[0]["parameters"],
+        })
+    return table
+
+
+def format_table(table: list[dict]) -> str:
+    """``success_table`` as aligned text, one line per (task, lag, model)."""
+    header = f"{'task':<15}{'T':>5}  {'model':<22}{'params':>8}{'solved':>9}{'median steps':>14}"
+    lines = [header, "-" * len(header)]
+    for entry in table:
+        steps = entry["median_steps_to_solve"]
+        solved = f"{round(entry['success_rate'] * entry['seeds'])}/{entry['seeds']}"
+        lines.append(
+            f"{entry['task']:<15}{entry['lag']:>5}  {entry['model']:<22}{entry['parameters']:>8}"
+            f"{solved:>9}{'-' if steps is None else steps:>14}"
+        )
+    return "\n".join(lines)

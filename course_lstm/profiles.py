@@ -1,0 +1,80 @@
+"""Three sizes for every experiment: ci (seconds, for CI), cpu (a laptop, minutes), gpu (full scale).
+
+``active_profile()`` reads COURSE_LSTM_PROFILE once; without it, gpu when CUDA is there, else cpu.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+import torch
+
+ENVIRONMENT_VARIABLE = "COURSE_LSTM_PROFILE"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes shared by the experiments. ``lags`` are the adding problem's sequence lengths T and
+    the copy task's lags; ``probe_lag`` is the one lag used by single-lag experiments."""
+
+    name: str
+    lags: tuple[int, ...]
+    copy_lags: tuple[int, ...]
+    probe_lag: int
+    hidden_size: int
+    batch_size: int
+    steps: int
+    seeds: int
+    lr: float
+    eval_every: int
+    eval_batch_size: int
+    implementation: str  # "torch": nn.RNN/nn.LSTM cores, state_dict-equal to the readable ones
+    device: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PROFILES = {
+    "ci": Profile(
+        name="ci", lags=(10, 30), copy_lags=(5,), probe_lag=30, hidden_size=16, batch_size=32,
+        steps=60, seeds=1, lr=1e-2, eval_every=30, eval_batch_size=128,
+        implementation="torch", device="cpu",
+    ),
+    "cpu": Profile(
+        name="cpu", lags=(10, 25, 50, 100), copy_lags=(10, 25, 50), probe_lag=50, hidden_size=32,
+        batch_size=64, steps=1500, seeds=3, lr=1e-2, eval_every=100, eval_batch_size=512,
+        implementation="torch", device="cpu",
+    ),
+    "gpu": Profile(
+        name="gpu", lags=(25, 50, 100, 200, 400, 750), copy_lags=(25, 50, 100, 200),
+        probe_lag=100, hidden_size=128, batch_size=128, steps=10_000, seeds=5, lr=3e-3,
+        eval_every=250, eval_batch_size=1024, implementation="torch", device="cuda",
+    ),
+}
+
+
+def default_profile_name() -> str:
+    """gpu when CUDA is available, else cpu."""
+    return "gpu" if torch.cuda.is_available() else "cpu"
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The profile called ``name``; None: COURSE_LSTM_PROFILE, or the hardware's default."""
+    chosen = name or os.environ.get(ENVIRONMENT_VARIABLE) or default_profile_name()
+    if chosen not in PROFILES:
+        source = "" if name else f" (from the environment variable {ENVIRONMENT_VARIABLE})"
+        raise ValueError(f"unknown profile {chosen!r}{source}; expected one of {', '.join(PROFILES)}")
+    profile = PROFILES[chosen]
+    if profile.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"profile {chosen!r} needs a CUDA GPU and torch.cuda.is_available() is False; "
+            "use the cpu profile (COURSE_LSTM_PROFILE=cpu)"
+        )
+    return profile
+
+
+def active_profile() -> Profile:
+    """The profile a notebook or command uses when none is named."""
+    return get_profile(None)

@@ -1,0 +1,145 @@
+"""Profiles, the named experiments, results with provenance, and the command line."""
+
+import json
+
+import pytest
+import torch
+
+from course_lstm import cli, experiments, profiles, results
+from course_lstm.models import SequenceModel, parameter_count
+
+
+class TestProfiles:
+    def test_environment_variable_chooses(self, monkeypatch):
+        monkeypatch.setenv(profiles.ENVIRONMENT_VARIABLE, "ci")
+        assert profiles.active_profile().name == "ci"
+
+    def test_default_follows_the_hardware(self, monkeypatch):
+        monkeypatch.delenv(profiles.ENVIRONMENT_VARIABLE, raising=False)
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+        assert profiles.active_profile().name == "cpu"
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        assert profiles.default_profile_name() == "gpu"
+
+    def test_unknown_profile_is_named(self, monkeypatch):
+        monkeypatch.setenv(profiles.ENVIRONMENT_VARIABLE, "laptop")
+        with pytest.raises(ValueError, match="unknown profile 'laptop' .*COURSE_LSTM_PROFILE.*ci, cpu, gpu"):
+            profiles.active_profile()
+
+    def test_gpu_profile_without_a_gpu_says_so(self, monkeypatch):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+        with pytest.raises(ValueError, match="needs a CUDA GPU"):
+            profiles.get_profile("gpu")
+
+    def test_profiles_grow(self):
+        ci, cpu, gpu = (profiles.PROFILES[n] for n in ("ci", "cpu", "gpu"))
+        assert max(ci.lags) < max(cpu.lags) < max(gpu.lags)
+        assert max(gpu.lags) >= 400  # the gpu sweep reaches T = 400 on the adding problem
+        assert ci.steps < cpu.steps < gpu.steps
+
+
+@pytest.mark.parametrize("name", experiments.EXPERIMENTS)
+def test_every_experiment_runs_and_validates(name):
+    result = experiments.run_experiment(name, "ci", progress=False, steps=2, eval_every=1)
+    results.validate(result)
+    specs = experiments.EXPERIMENTS[name](profiles.get_profile("ci"))
+    assert len(result["rows"]) == len(specs) > 0
+    assert result["config"]["steps"] == 2  # overrides are recorded
+    json.dumps(result, allow_nan=False)
+
+
+def test_equal_budget_widens_the_rnn_to_the_lstm_count():
+    profile = profiles.get_profile("cpu")
+    specs = experiments.equal_budget(profile)
+    wide = next(s for s in specs if s.label == "RNN (equal budget)").hidden_size
+    lstm = parameter_count(SequenceModel("lstm", 2, profile.hidden_size, 1))
+    assert parameter_count(SequenceModel("rnn", 2, wide, 1)) <= lstm
+    assert parameter_count(SequenceModel("rnn", 2, wide + 1, 1)) > lstm
+
+
+def test_forget_bias_runs_set_the_bias():
+    spec = experiments.RunSpec("LSTM, bias 3", "lstm", "copy", 3, 0, 4, forget_bias=3.0)
+    profile = profiles.get_profile("ci")
+    row = experiments.train_run(spec, profile.__class__(**{**profile.to_dict(), "steps": 1}))
+    assert row["forget_bias"] == 3.0 and row["steps"] == 1
+
+
+def test_success_table_counts_over_seeds():
+    def row(label, seed, solved_at):
+        return {"task": "adding", "lag": 50, "label": label, "seed": seed, "parameters": 10,
+                "solved": solved_at is not None, "solved_at": solved_at, "status": "finished"}
+
+    rows = [row("LSTM", 0, 300), row("LSTM", 1, 500), row("LSTM", 2, None),
+            row("RNN", 0, None), row("RNN", 1, None)]
+    table = {entry["model"]: entry for entry in experiments.success_table(rows)}
+    assert table["LSTM"]["success_rate"] == pytest.approx(2 / 3)
+    assert table["LSTM"]["median_steps_to_solve"] == 500
+    assert table["RNN"]["success_rate"] == 0 and table["RNN"]["seeds"] == 2
+    text = experiments.format_table(list(table.values()))
+    assert "2/3" in text and "0/2" in text
+
+
+class TestResults:
+    def result(self):
+        return experiments.run_experiment("clipping", "ci", progress=False, steps=1, eval_every=1)
+
+    def test_round_trip(self, tmp_path):
+        result = self.result()
+        path = results.save(result, tmp_path)
+        assert path.name == "clipping-ci.json"
+        assert results.load(path) == json.loads(json.dumps(result))
+
+    def test_provenance(self):
+        provenance = self.result()["provenance"]
+        assert provenance["torch"] == torch.__version__
+        assert provenance["device"].startswith("CPU")
+        commit = provenance["git_commit"].removesuffix("+dirty")
+        assert commit == "unknown" or len(commit) == 40
+
+    def test_missing_field_is_named(self, tmp_path):
+        result = self.result()
+        del result["provenance"]["git_commit"]
+        with pytest.raises(ValueError, match="missing field 'git_commit'"):
+            results.validate(result)
+
+    def test_mistyped_field_is_named(self):
+        result = self.result()
+        result["rows"] = "none"
+        with pytest.raises(ValueError, match="field 'rows' should be list, got str"):
+            results.validate(result)
+
+    def test_not_json(self, tmp_path):
+        path = tmp_path / "broken.json"
+        path.write_text("{")
+        with pytest.raises(ValueError, match="not valid JSON"):
+            results.load(path)
+
+    def test_shipped_results_validate(self):
+        for path in results.SHIPPED.glob("*.json"):
+            results.load(path)
+
+
+def test_unknown_experiment():
+    with pytest.raises(ValueError, match="unknown experiment 'adding'; expected one of lag_sweep"):
+        experiments.run_experiment("adding", "ci")
+
+
+def test_cli_experiment_writes_json(tmp_path, capsys):
+    code = cli.main(["experiment", "clipping", "--profile", "ci", "--steps", "2", "--out", str(tmp_path)])
+    assert code == 0
+    command = results.load(tmp_path / "clipping-ci.json")["provenance"]["command"]
+    assert command == f"python -m course_lstm experiment clipping --profile ci --steps 2 --out {tmp_path}"
+    assert "RNN, no clipping" in capsys.readouterr().out
+
+
+def test_cli_doctor(capsys):
+    assert cli.main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    for what in ("Python", "PyTorch", "Device", "JupyterLab", "ipywidgets", "Profile"):
+        assert what in out
+
+
+def test_doctor_names_a_fix(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "_version", lambda package: None)
+    assert cli.main(["doctor"]) == 1
+    assert "FIX  JupyterLab" in capsys.readouterr().out
