@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, replace
 import torch
 from tqdm.auto import tqdm
 
-from course_lstm import results
+from course_lstm import diagnostics, results
 from course_lstm.models import (
     SequenceModel,
     parameter_count,
@@ -44,6 +44,7 @@ class RunSpec:
     chrono: bool = False
     without_gate: str | None = None
     implementation: str = "torch"
+    measure_gradients: bool = False  # record ||dL/dh_t|| (and ||dL/dc_t||) before and after
 
 
 def _finite_or_none(value: float | None) -> float | None:
@@ -62,6 +63,11 @@ def train_run(spec: RunSpec, profile: Profile) -> dict:
     if spec.chrono:
         set_chrono_bias(model.core, task.sequence_length, torch.Generator().manual_seed(spec.seed))
     model.to(profile.device)
+    probe = task.batch(profile.batch_size, torch.Generator().manual_seed(spec.seed + 20_000),
+                       device=profile.device)
+    gradients = {}
+    if spec.measure_gradients:
+        gradients |= _gradient_norms(model, task, probe, "init")
     start = time.perf_counter()
     history = fit(
         model, task, profile.steps, batch_size=profile.batch_size, lr=profile.lr,
@@ -84,7 +90,18 @@ def train_run(spec: RunSpec, profile: Profile) -> dict:
         "eval_step": history.eval_step,
         "eval_loss": [_finite_or_none(v) for v in history.eval_loss],
         "seconds": round(time.perf_counter() - start, 2),
+        **gradients,
+        **(_gradient_norms(model, task, probe, "trained") if spec.measure_gradients else {}),
     }
+
+
+def _gradient_norms(model, task, batch, when: str) -> dict:
+    """``grad_h_<when>`` (and ``grad_c_<when>``): mean ||dL/dh_t|| for t = 0..T-1, as lists."""
+    flow = diagnostics.gradient_through_time(model, task, batch)
+    norms = {f"grad_h_{when}": flow.h.tolist()}
+    if flow.c is not None:
+        norms[f"grad_c_{when}"] = flow.c.tolist()
+    return norms
 
 
 # --- the experiments: each returns the runs of its grid --------------------------------------
@@ -92,6 +109,17 @@ def train_run(spec: RunSpec, profile: Profile) -> dict:
 
 def _seeds(profile: Profile) -> range:
     return range(profile.seeds)
+
+
+def gradient_flow(profile: Profile) -> list[RunSpec]:
+    """Claim 2: how much gradient reaches each step, RNN against LSTM, on the adding problem at
+    the probe lag, at initialisation and after training (rows hold the norms per step)."""
+    return [
+        RunSpec(label, kind, "adding", profile.probe_lag, seed, profile.hidden_size,
+                forget_bias=LSTM_FORGET_BIAS if kind == "lstm" else None, measure_gradients=True)
+        for label, kind in (("RNN", "rnn"), ("LSTM", "lstm"))
+        for seed in _seeds(profile)
+    ]
 
 
 def lag_sweep(profile: Profile) -> list[RunSpec]:
@@ -163,6 +191,7 @@ def clipping(profile: Profile) -> list[RunSpec]:
 
 
 EXPERIMENTS: dict[str, Callable[[Profile], list[RunSpec]]] = {
+    "gradient_flow": gradient_flow,
     "lag_sweep": lag_sweep,
     "equal_budget": equal_budget,
     "gate_ablation": gate_ablation,

@@ -120,7 +120,7 @@ class TestResults:
 
 
 def test_unknown_experiment():
-    with pytest.raises(ValueError, match="unknown experiment 'adding'; expected one of lag_sweep"):
+    with pytest.raises(ValueError, match="unknown experiment 'adding'; expected one of gradient_flow, lag_sweep"):
         experiments.run_experiment("adding", "ci")
 
 
@@ -143,3 +143,12 @@ def test_doctor_names_a_fix(monkeypatch, capsys):
     monkeypatch.setattr(cli, "_version", lambda package: None)
     assert cli.main(["doctor"]) == 1
     assert "FIX  JupyterLab" in capsys.readouterr().out
+
+
+def test_gradient_flow_rows_hold_norms_per_step():
+    result = experiments.run_experiment("gradient_flow", "ci", progress=False, steps=2, eval_every=1)
+    lag = result["config"]["probe_lag"]
+    for row in result["rows"]:
+        assert len(row["grad_h_init"]) == len(row["grad_h_trained"]) == lag
+        assert ("grad_c_init" in row) == (row["kind"] == "lstm")
+        assert row["grad_h_init"] != row["grad_h_trained"]  # two steps of training moved them
