@@ -71,7 +71,9 @@ def experiment(name: str, profile: str | None, out: Path, steps: int | None, com
     path = results.save(result, out)
     print(experiments.format_table(experiments.success_table(result["rows"])))
     provenance = result["provenance"]
-    print(f"\n{len(result['rows'])} runs in {provenance['wall_seconds'] / 60:.1f} min on "
+    seconds = provenance["wall_seconds"]
+    took = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+    print(f"\n{len(result['rows'])} runs in {took} on "
           f"{provenance['device']} (profile {provenance['profile']}); wrote {path}")
     return 0
 

@@ -217,7 +217,7 @@ def run_experiment(
     chosen = profile if isinstance(profile, Profile) else get_profile(profile)
     chosen = replace(chosen, **overrides) if overrides else chosen
     specs = EXPERIMENTS[name](chosen)
-    start = time.perf_counter()
+    commit, started, start = results.git_commit(), results.now(), time.perf_counter()
     rows = []
     bar = tqdm(specs, desc=name, disable=not progress)
     for spec in bar:
@@ -231,13 +231,14 @@ def run_experiment(
         "rows": rows,
         "provenance": results.provenance(
             chosen.name, chosen.device, time.perf_counter() - start,
-            command or f"run_experiment({name!r}, {chosen.name!r})",
+            command or f"run_experiment({name!r}, {chosen.name!r})", commit, started,
         ),
     }
 
 
 def success_table(rows: list[dict]) -> list[dict]:
-    """Rows grouped by (task, lag, model): seeds run, success rate, median steps to solve."""
+    """Rows grouped by (task, lag, model): seeds run, success rate, median steps to solve, and
+    the mean final accuracy (progress short of solving shows there)."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault((row["task"], row["lag"], row["label"]), []).append(row)
@@ -249,20 +250,31 @@ def success_table(rows: list[dict]) -> list[dict]:
             "success_rate": len(solved_steps) / len(runs),
             "median_steps_to_solve": solved_steps[len(solved_steps) // 2] if solved_steps else None,
             "diverged": sum(r["status"] == "diverged" for r in runs),
+            "mean_accuracy": _mean([r["final_accuracy"] for r in runs]),
             "parameters": runs[0]["parameters"],
         })
     return table
 
 
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def _format_accuracy(accuracy: float | None) -> str:
+    return f"{'-' if accuracy is None else f'{accuracy:.2f}':>10}"
+
+
 def format_table(table: list[dict]) -> str:
     """``success_table`` as aligned text, one line per (task, lag, model)."""
-    header = f"{'task':<15}{'T':>5}  {'model':<22}{'params':>8}{'solved':>9}{'median steps':>14}"
+    header = (f"{'task':<15}{'T':>5}  {'model':<22}{'params':>8}{'solved':>9}{'median steps':>14}"
+              f"{'accuracy':>10}")
     lines = [header, "-" * len(header)]
     for entry in table:
         steps = entry["median_steps_to_solve"]
         solved = f"{round(entry['success_rate'] * entry['seeds'])}/{entry['seeds']}"
         lines.append(
             f"{entry['task']:<15}{entry['lag']:>5}  {entry['model']:<22}{entry['parameters']:>8}"
-            f"{solved:>9}{'-' if steps is None else steps:>14}"
+            f"{solved:>9}{'-' if steps is None else steps:>14}{_format_accuracy(entry['mean_accuracy'])}"
         )
     return "\n".join(lines)

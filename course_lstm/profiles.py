@@ -38,12 +38,12 @@ class Profile:
 
 PROFILES = {
     "ci": Profile(
-        name="ci", lags=(10, 30), copy_lags=(5,), probe_lag=30, hidden_size=16, batch_size=32,
-        steps=60, seeds=1, lr=1e-2, eval_every=30, eval_batch_size=128,
+        name="ci", lags=(5, 20), copy_lags=(5,), probe_lag=20, hidden_size=16, batch_size=32,
+        steps=300, seeds=1, lr=1e-2, eval_every=50, eval_batch_size=256,
         implementation="torch", device="cpu",
     ),
     "cpu": Profile(
-        name="cpu", lags=(10, 25, 50, 100), copy_lags=(10, 25, 50), probe_lag=50, hidden_size=32,
+        name="cpu", lags=(10, 25, 50, 100), copy_lags=(10, 25), probe_lag=50, hidden_size=32,
         batch_size=64, steps=1500, seeds=3, lr=1e-2, eval_every=100, eval_batch_size=512,
         implementation="torch", device="cpu",
     ),

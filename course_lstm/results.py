@@ -54,16 +54,24 @@ def git_commit() -> str:
     return commit + ("+dirty" if dirty else "")
 
 
-def provenance(profile: str, device: str, wall_seconds: float, command: str) -> dict:
-    """Where a result came from: hardware, versions, commit, date (UTC) and how long it took."""
+def now() -> str:
+    """The current UTC time, ISO 8601 to the second."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def provenance(
+    profile: str, device: str, wall_seconds: float, command: str, commit: str, started: str
+) -> dict:
+    """Where a result came from: hardware, versions, the commit and date (UTC) at the start of
+    the run (read them before running: the tree may change while it runs), and its wall time."""
     return {
         "profile": profile,
         "device": device_name(device),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "course_lstm": course_lstm.__version__,
-        "git_commit": git_commit(),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": commit,
+        "date": started,
         "wall_seconds": round(wall_seconds, 1),
         "command": command,
     }

@@ -67,7 +67,8 @@ def test_forget_bias_runs_set_the_bias():
 def test_success_table_counts_over_seeds():
     def row(label, seed, solved_at):
         return {"task": "adding", "lag": 50, "label": label, "seed": seed, "parameters": 10,
-                "solved": solved_at is not None, "solved_at": solved_at, "status": "finished"}
+                "solved": solved_at is not None, "solved_at": solved_at, "status": "finished",
+                "final_accuracy": 0.5}
 
     rows = [row("LSTM", 0, 300), row("LSTM", 1, 500), row("LSTM", 2, None),
             row("RNN", 0, None), row("RNN", 1, None)]
