@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: setup lab test test-unit test-notebooks clean
+.PHONY: setup lab test test-unit test-notebooks notebooks clean
 
 $(INSTALLED): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else f"course-lstm needs Python 3.11, but $(PYTHON) is {v[0]}.{v[1]}: run make PYTHON=/path/to/python3.11")'
@@ -28,6 +28,9 @@ test-unit: $(INSTALLED)  ## unit tests only
 
 test-notebooks: $(INSTALLED)  ## notebooks only, under strict nbval
 	COURSE_LSTM_PROFILE=ci $(BIN)/python -m pytest notebooks $(NBVAL)
+
+notebooks: $(INSTALLED)  ## re-execute notebooks/*.py (ci profile) into .ipynb with outputs
+	$(BIN)/python tools/execute_notebooks.py $(NB)
 
 clean:
 	rm -rf $(VENV) .hypothesis *.egg-info

@@ -51,6 +51,13 @@ def _randn(generator: torch.Generator, *shape: int) -> Tensor:
     return torch.randn(*shape, generator=generator, dtype=torch.float64)
 
 
+# --- 00: batch-first to time-first -----------------------------------------------------------
+
+
+def _layout_cases(generator: torch.Generator) -> list[tuple]:
+    return [(_randn(generator, n, l, i),) for n, l, i in [(2, 3, 4), (4, 5, 1), (3, 3, 2)]]
+
+
 # --- 01: one RNN step, and the unrolled RNN -------------------------------------------------
 
 
@@ -187,6 +194,12 @@ def _count_rnn(input_size, hidden_size, num_layers):
 EXERCISES = {
     exercise.name: exercise
     for exercise in [
+        Exercise("to_time_major", "to_time_major(x) -> (L, N, I)", lambda x: x.transpose(0, 1),
+                 _layout_cases, {
+                     "reshape keeps the memory order, so it mixes time steps of different "
+                     "sequences; swap the axes with x.transpose(0, 1) (or x.permute(1, 0, 2))":
+                         lambda x: x.reshape(x.shape[1], x.shape[0], x.shape[2]),
+                 }),
         Exercise("rnn_step", "rnn_step(x, h, W_ih, W_hh, b) -> h_next", _rnn_step_reference,
                  _rnn_cases, {
                      "apply tanh to the sum: h' = tanh(x W_ih^T + h W_hh^T + b)":

@@ -1,0 +1,50 @@
+"""The first cell of every notebook: seeds, deterministic kernels, tidy printing, figure style.
+
+``profile = setup()`` makes a notebook's numbers identical from run to run on the CPU and
+returns the sizes (ci, cpu or gpu) it should use.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import warnings
+
+import matplotlib
+import numpy as np
+import torch
+
+from course_lstm.profiles import Profile, active_profile
+
+
+def setup(seed: int = 0) -> Profile:
+    """Seed Python, NumPy and torch, ask torch for deterministic algorithms, print tensors with
+    4 decimals, set the course's figure style, and return the active profile."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+    torch.set_printoptions(precision=4, sci_mode=False)
+    np.set_printoptions(precision=4, suppress=True)
+    matplotlib.rcParams.update({
+        "figure.figsize": (7.0, 3.6), "figure.dpi": 100, "axes.grid": True, "grid.alpha": 0.3,
+        "axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False,
+    })
+    # tqdm.auto falls back to text when ipywidgets is missing and says so: not a lesson
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    return active_profile()
+
+
+def compare(name: str, ours: torch.Tensor, reference: torch.Tensor) -> str:
+    """One line in the spirit of Karpathy's cmp(): exact / allclose / max difference.
+
+    ours, reference: tensors of the same shape (e.g. our LSTM's output and nn.LSTM's). The
+    difference is shown as the power of ten above it, so the line reads the same on any CPU.
+    """
+    if ours.shape != reference.shape:
+        return f"{name:<24} shapes differ: {tuple(ours.shape)} vs {tuple(reference.shape)}"
+    exact = torch.equal(ours, reference)
+    close = torch.allclose(ours, reference, rtol=1e-5, atol=1e-7)
+    difference = (ours - reference).abs().max().item()
+    bound = "0" if difference == 0 else f"< 1e{math.floor(math.log10(difference)) + 1:+03d}"
+    return f"{name:<24} exact: {exact!s:<5}  allclose: {close!s:<5}  max diff {bound}"

@@ -1,0 +1,55 @@
+"""The committed notebooks: in sync with their py:percent sources, executed, warning-free, and
+built to the course's template (goals, prerequisites, time; summary, exercises, a checked one)."""
+
+import re
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+EXECUTED = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_every_source_has_its_executed_notebook_and_back():
+    assert SOURCES, "no notebooks found"
+    assert [p.stem for p in SOURCES] == [p.stem for p in EXECUTED]
+
+
+def cells(notebook):
+    return [(cell.cell_type, cell.source.strip()) for cell in notebook.cells]
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+class TestNotebook:
+    def executed(self, source):
+        return nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+
+    def test_in_sync_with_source(self, source):
+        """The .ipynb nbval checks is the .py that reviewers read: run `make notebooks` after an edit."""
+        assert cells(jupytext.read(source)) == cells(self.executed(source))
+
+    def test_executed_in_order_without_errors_or_warnings(self, source):
+        code = [cell for cell in self.executed(source).cells if cell.cell_type == "code"]
+        assert [cell.execution_count for cell in code] == list(range(1, len(code) + 1))
+        for cell in code:
+            for output in cell.outputs:
+                assert output.output_type != "error", cell.source
+                assert not (output.output_type == "stream" and output.name == "stderr"), (
+                    f"stderr (a warning?) in a stored output:\n{cell.source}\n{output.text}")
+
+    def test_template(self, source):
+        notebook = self.executed(source)
+        opening = notebook.cells[0].source
+        for heading in ("What you will learn", "Prerequisites", "Time"):
+            assert heading in opening, f"the first cell should state {heading!r}"
+        assert re.search(r"\d+ minutes", opening), "the first cell should give a time in minutes"
+        markdown = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+        assert "## Summary" in markdown and "## Exercises" in markdown
+        solutions = [c for c in notebook.cells if "solution" in c.metadata.get("tags", [])]
+        assert solutions, "at least one exercise with a solution cell tagged 'solution'"
+        assert all(c.source.lstrip().startswith("def ") for c in solutions), (
+            "a solution cell holds one function, so the student copy can keep its signature")
+        assert any("check(" in c.source for c in notebook.cells if c.cell_type == "code")
