@@ -21,7 +21,7 @@ from course_lstm.models import (
     set_chrono_bias,
     width_for_budget,
 )
-from course_lstm.profiles import Profile, get_profile
+from course_lstm.profiles import Profile, apply_threads, get_profile
 from course_lstm.tasks import make_task
 from course_lstm.training import fit
 
@@ -210,13 +210,14 @@ def run_experiment(
     """Run every training run of experiment ``name`` in ``profile`` and return the result dict.
 
     ``overrides`` replace profile fields for this run only (e.g. ``steps=200``); they are
-    recorded in the result's config.
+    recorded in the result's config. Sets torch's CPU threads to the profile's.
     """
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; expected one of {', '.join(EXPERIMENTS)}")
     chosen = profile if isinstance(profile, Profile) else get_profile(profile)
     chosen = replace(chosen, **overrides) if overrides else chosen
     specs = EXPERIMENTS[name](chosen)
+    apply_threads(chosen)
     commit, started, start = results.git_commit(), results.now(), time.perf_counter()
     rows = []
     bar = tqdm(specs, desc=name, disable=not progress)

@@ -13,12 +13,13 @@ import matplotlib
 import numpy as np
 import torch
 
-from course_lstm.profiles import Profile, active_profile
+from course_lstm.profiles import Profile, active_profile, apply_threads
 
 
 def setup(seed: int = 0) -> Profile:
     """Seed Python, NumPy and torch, ask torch for deterministic algorithms, print tensors with
-    4 decimals, set the course's figure style, and return the active profile."""
+    4 decimals, set the course's figure style, use the profile's CPU threads, and return the
+    active profile."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -31,7 +32,9 @@ def setup(seed: int = 0) -> Profile:
     })
     # tqdm.auto falls back to text when ipywidgets is missing and says so: not a lesson
     warnings.filterwarnings("ignore", message="IProgress not found")
-    return active_profile()
+    profile = active_profile()
+    apply_threads(profile)
+    return profile
 
 
 def compare(name: str, ours: torch.Tensor, reference: torch.Tensor) -> str:
