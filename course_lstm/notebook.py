@@ -38,7 +38,7 @@ def setup(seed: int = 0) -> Profile:
 
 
 def compare(name: str, ours: torch.Tensor, reference: torch.Tensor) -> str:
-    """One line in the spirit of Karpathy's cmp(): do two tensors agree, and how closely?
+    """One line in the spirit of Karpathy's cmp(): exact / allclose / max difference.
 
     ours, reference: tensors of the same shape (e.g. our LSTM's output and nn.LSTM's).
     The difference is reported against fixed bounds (1e-12, the scale of float64 rounding in
@@ -47,15 +47,18 @@ def compare(name: str, ours: torch.Tensor, reference: torch.Tensor) -> str:
     """
     if ours.shape != reference.shape:
         return f"{name:<24} shapes differ: {tuple(ours.shape)} vs {tuple(reference.shape)}"
+    exact = torch.equal(ours, reference)
     close = torch.allclose(ours, reference, rtol=1e-5, atol=1e-7)
     difference = (ours - reference).abs().max().item()
-    if difference <= 1e-12:
+    if difference == 0:
+        bound = "0"
+    elif difference <= 1e-12:
         bound = "< 1e-12"
     elif difference <= 1e-6:
         bound = "< 1e-6"
     else:
         bound = f"= {difference:.1e}"
-    return f"{name:<24} allclose: {close!s:<5}  max diff {bound}"
+    return f"{name:<24} exact: {exact!s:<5}  allclose: {close!s:<5}  max diff {bound}"
 
 
 def agree(name: str, ours: torch.Tensor, reference: torch.Tensor) -> None:

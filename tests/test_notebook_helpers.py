@@ -15,7 +15,8 @@ def test_setup_seeds_everything():
 
 def test_compare_bounds_are_machine_independent():
     a = torch.randn(5, dtype=torch.float64)
-    assert compare("x", a, a + 1e-15).endswith("allclose: True   max diff < 1e-12")
+    assert compare("x", a, a.clone()).endswith("exact: True   allclose: True   max diff 0")
+    assert compare("x", a, a + 1e-15).endswith("exact: False  allclose: True   max diff < 1e-12")
     assert compare("x", a, a + 1e-8).endswith("max diff < 1e-6")
     assert compare("x", a, a + 0.25).endswith("allclose: False  max diff = 2.5e-01")
     assert "shapes differ: (5,) vs (4,)" in compare("x", a, a[:4])
