@@ -95,8 +95,8 @@ def _clip_cases(generator: torch.Generator) -> list[tuple]:
 
 
 def _clip_reference(grads, max_norm):
-    total = torch.sqrt(sum(g.pow(2).sum() for g in grads))
-    scale = min(1.0, max_norm / total.item())
+    total = torch.sqrt(sum(g.pow(2).sum() for g in grads)).item()
+    scale = 1.0 if total <= max_norm else max_norm / total
     return [g * scale for g in grads]
 
 
