@@ -43,7 +43,7 @@ class RunSpec:
     forget_bias: float | None = None
     chrono: bool = False
     without_gate: str | None = None
-    implementation: str = "torch"
+    implementation: str | None = None  # None: the profile's (a gate ablation needs "readable")
     measure_gradients: bool = False  # record ||dL/dh_t|| (and ||dL/dc_t||) before and after
 
 
@@ -53,6 +53,7 @@ def _finite_or_none(value: float | None) -> float | None:
 
 def train_run(spec: RunSpec, profile: Profile) -> dict:
     """Train one model as ``spec`` says and return its row: outcome, curve and wall time."""
+    spec = replace(spec, implementation=spec.implementation or profile.implementation)
     task = make_task(spec.task, spec.lag)
     torch.manual_seed(spec.seed)
     model = SequenceModel(

@@ -6,6 +6,7 @@ returns the sizes (ci, cpu or gpu) it should use.
 
 from __future__ import annotations
 
+import os
 import random
 import warnings
 
@@ -20,6 +21,8 @@ def setup(seed: int = 0) -> Profile:
     """Seed Python, NumPy and torch, ask torch for deterministic algorithms, print tensors with
     4 decimals, set the course's figure style, use the profile's CPU threads, and return the
     active profile."""
+    # cuBLAS needs this workspace setting for deterministic matmuls on a GPU (read at CUDA start)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

@@ -153,3 +153,12 @@ def test_gradient_flow_rows_hold_norms_per_step():
         assert len(row["grad_h_init"]) == len(row["grad_h_trained"]) == lag
         assert ("grad_c_init" in row) == (row["kind"] == "lstm")
         assert row["grad_h_init"] != row["grad_h_trained"]  # two steps of training moved them
+
+
+def test_runs_use_the_profiles_implementation_unless_they_need_another():
+    profile = profiles.get_profile("ci")
+    readable = profile.__class__(**{**profile.to_dict(), "implementation": "readable", "steps": 1})
+    spec = experiments.lag_sweep(readable)[0]
+    assert experiments.train_run(spec, readable)["implementation"] == "readable"
+    ablation = experiments.gate_ablation(profile)[0]
+    assert ablation.implementation == "readable"
