@@ -1,0 +1,226 @@
+"""A fast LSTM with nn.LSTM's parameters, built in steps that are each one change and each measured.
+
+``FusedLSTM`` -> ``HoistedLSTM`` -> ``CompiledLSTM`` -> ``GraphedLSTM`` (CUDA only); see ``bench``.
+Shapes: L sequence length, N batch, I input features, H hidden units.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn.utils.rnn import PackedSequence
+
+from course_lstm import layers, validation
+from course_lstm.layers import State
+
+COMPILER_HELP = (
+    "on a CPU, torch.compile writes C++ and needs a C++ compiler: gcc or clang on Linux, the Xcode "
+    "command-line tools on macOS (xcode-select --install), Visual Studio's C++ tools on Windows"
+)
+
+
+def cell_update(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+    r"""The element-wise half of an LSTM step, given all four gates' pre-activations at once.
+
+    .. math::
+        c' = \sigma(a_f) \odot c + \sigma(a_i) \odot \tanh(a_g), \qquad
+        h' = \sigma(a_o) \odot \tanh(c')
+
+    gates: (N, 4H), the blocks a_i, a_f, a_g, a_o side by side (torch.nn's order), each
+    W_i* x + b_i* + W_h* h + b_h*; c: (N, H). Returns (h', c'), each (N, H).
+    """
+    a_i, a_f, a_g, a_o = gates.chunk(4, dim=1)
+    c_next = torch.sigmoid(a_f) * c + torch.sigmoid(a_i) * torch.tanh(a_g)
+    return torch.sigmoid(a_o) * torch.tanh(c_next), c_next
+
+
+class FusedLSTM(layers.LSTM):
+    """Step 1: all four gates from one matmul with x and one with h per step, instead of eight.
+
+    ``weight_ih`` (4H, I) and ``weight_hh`` (4H, H) already stack the gates' weights, so
+    ``x @ weight_ih.T`` computes the four gates' input terms together. Same parameters, inputs
+    and outputs as ``course_lstm.LSTM`` and ``nn.LSTM``.
+    """
+
+    def step(self, x: Tensor, state: State, weights: Sequence[Tensor | None]) -> State:
+        h, c = state
+        weight_ih, weight_hh, bias_ih, bias_hh = weights
+        gates = F.linear(x, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)  # (n, 4H)
+        return self.update(gates, c)
+
+    def update(self, gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+        """The element-wise cell update: gates (n, 4H), c (n, H) -> (h', c'); see ``cell_update``."""
+        return cell_update(gates, c)
+
+
+class HoistedLSTM(FusedLSTM):
+    """Step 2: the input projection of every time step in one big matmul, before the loop.
+
+    ``W_ih x_t + b_ih + b_hh`` does not depend on h, so it is computed for all L steps at once,
+    (L N, I) @ (I, 4H); the loop is left with one (n, H) @ (H, 4H) matmul and the cell update.
+    """
+
+    def _run_layer(
+        self, inputs: Tensor, batch_sizes: list[int], packed: bool, state: State, layer: int
+    ) -> tuple[Tensor, State]:
+        """Unroll one layer: inputs (L, N, I), or packed data (sum of lengths, I) whose step t
+        holds the first ``batch_sizes[t]`` sequences, as in ``course_lstm.LSTM``."""
+        weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
+        bias = None if bias_ih is None else bias_ih + bias_hh
+        projected = F.linear(inputs, weight_ih, bias)  # (L, N, 4H) or (sum of lengths, 4H)
+        # unbind/split rather than projected[t]: the backward of each indexing writes its step's
+        # gradient into a fresh zero tensor of the full (L, N, 4H) size, L of them per backward.
+        steps = projected.split(batch_sizes) if packed else projected.unbind(0)
+        weight_hh_t = weight_hh.t()
+        h, c = state
+        outputs, finished = [], []
+        for projected_t, n in zip(steps, batch_sizes):
+            if n < h.shape[0]:  # packed: the last sequences ended, their state is final
+                finished.append((h[n:], c[n:]))
+                h, c = h[:n], c[:n]
+            h, c = self.update(torch.addmm(projected_t, h, weight_hh_t), c)
+            outputs.append(h)
+        final = (torch.cat([h, *(done[0] for done in reversed(finished))]),
+                 torch.cat([c, *(done[1] for done in reversed(finished))]))
+        return (torch.cat(outputs) if packed else torch.stack(outputs)), final
+
+
+class CompiledCellUpdate:
+    """``cell_update`` compiled with torch.compile: a few fused kernels forward and backward
+    instead of one per element-wise operation.
+
+    Compilation happens at the first call (and again for new dtypes or devices). Where it is
+    unavailable (no C++ compiler on a CPU, no Triton on a GPU), it warns once, saying why, and
+    runs ``cell_update`` uncompiled: same results, no speed-up. ``unavailable`` holds the reason.
+    """
+
+    def __init__(self, compiler: Callable[..., Callable] | None = None) -> None:
+        self._compiler = compiler  # None: torch.compile (imported at the first call: it is slow)
+        self._compiled: Callable | None = None
+        self.unavailable: str | None = None
+
+    def __call__(self, gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+        """gates (N, 4H), c (N, H) -> (h', c'), each (N, H)."""
+        if self.unavailable is None and self._compiled is None:
+            try:
+                compiler = self._compiler or torch.compile
+                self._compiled = compiler(cell_update, fullgraph=True, dynamic=True)
+            except RuntimeError as error:  # torch.compile refuses this platform or Python
+                self._give_up(error)
+        if self.unavailable is None:
+            from torch._dynamo.exc import BackendCompilerFailed
+
+            try:
+                return self._compiled(gates, c)
+            except BackendCompilerFailed as error:  # e.g. no C++ compiler (CPU), no Triton (GPU)
+                self._give_up(error)
+        return cell_update(gates, c)
+
+    def _give_up(self, error: Exception) -> None:
+        lines = str(error).strip().splitlines()
+        self.unavailable = f"{type(error).__name__}: {lines[0] if lines else ''}"
+        warnings.warn(
+            f"torch.compile is unavailable here ({self.unavailable}); CompiledLSTM runs its cell "
+            f"update uncompiled, like HoistedLSTM: same results, no speed-up. To compile: "
+            f"{COMPILER_HELP}.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+class CompiledLSTM(HoistedLSTM):
+    """Step 3: ``HoistedLSTM`` with its element-wise cell update compiled by torch.compile.
+
+    One compiled function serves every instance and every batch size (``dynamic=True``); it is
+    compiled again for each new dtype or device and for whether autograd is recording, up to
+    torch._dynamo's ``recompile_limit`` (8) variants, past which torch runs it uncompiled and
+    says so. Falls back to the uncompiled update, with a warning, where torch.compile cannot run.
+    """
+
+    compiled_update = CompiledCellUpdate()
+
+    def update(self, gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+        return self.compiled_update(gates, c)
+
+
+class GraphedLSTM(CompiledLSTM):
+    """Step 4, CUDA only: the whole forward loop, and its backward, replayed as CUDA graphs.
+
+    At the first call with a given input shape (and h0/c0 shapes) it records every kernel the
+    forward and the backward launch (``torch.cuda.make_graphed_callables``); later calls replay
+    them in one launch each, with none of the per-step Python and launch overhead. Replay reads
+    and writes fixed memory, so: the outputs are overwritten by the next call (clone what you
+    keep); a new shape is recorded anew; PackedSequence is refused (its loop depends on the
+    data). Same parameters as nn.LSTM; on a CPU, use ``CompiledLSTM``.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._graphs: dict[tuple, Callable] = {}
+
+    def _apply(self, fn, *args, **kwargs):
+        # a graph replays the memory it was recorded with: record again after .to() or .double()
+        self._graphs = {}
+        return super()._apply(fn, *args, **kwargs)
+
+    def forward(
+        self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """input (L, N, I) ((N, L, I) with batch_first) on a CUDA device; hx: (h0, c0), each
+        (D, N, H), or None for zeros. Returns (output, (h_n, c_n)), shapes as nn.LSTM's."""
+        if isinstance(input, PackedSequence):
+            raise TypeError(
+                "GraphedLSTM takes a padded tensor, got a PackedSequence: its loop changes with the "
+                "lengths, which a CUDA graph cannot; use CompiledLSTM for packed sequences"
+            )
+        validation.check_tensor("input", input)
+        if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
+            raise TypeError(
+                f"hx must be a pair (h0, c0) of tensors for GraphedLSTM, got {type(hx).__name__}")
+        if input.device.type != "cuda":
+            raise ValueError(
+                f"GraphedLSTM replays CUDA graphs and needs its input on a CUDA device, got one on "
+                f"{input.device}; on this device use CompiledLSTM (same parameters and results)"
+            )
+        return self._replay((input, *(hx or ())))
+
+    def _replay(self, args: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """Run the graph recorded for these arguments' shapes, recording it first if needed."""
+        for arg in args:
+            validation.check_tensor("input and hx", arg)
+        key = (tuple(tuple(a.shape) for a in args), tuple(a.requires_grad for a in args),
+               args[0].dtype, args[0].device, self.training)
+        if key not in self._graphs:
+            self._graphs[key] = self._record(args)
+        return self._graphs[key](*args, *self.parameters())
+
+    def _record(self, args: tuple[Tensor, ...]) -> Callable:
+        count = len(args)
+
+        def run(*tensors: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+            # The parameters come last in ``tensors`` so that the backward graph computes their
+            # gradients; they are this module's own, which CompiledLSTM.forward reads directly.
+            input, *states = tensors[:count]
+            return CompiledLSTM.forward(self, input, tuple(states) if states else None)
+
+        # recorded with autograd on, so one graph serves training and torch.no_grad() alike
+        with torch.enable_grad():
+            return make_graphed_callables(run, (*args, *self.parameters()))
+
+
+def make_graphed_callables(function: Callable, sample_args: tuple[Tensor, ...]) -> Callable:
+    """``torch.cuda.make_graphed_callables`` for one function; a name the tests can replace."""
+    return torch.cuda.make_graphed_callables(function, sample_args)
+
+
+VARIANTS: dict[str, type[layers.LSTM]] = {
+    "fused": FusedLSTM,
+    "hoisted": HoistedLSTM,
+    "compiled": CompiledLSTM,
+    "cuda_graph": GraphedLSTM,
+}
+"""The staircase, in order: each variant is the previous one plus one change."""
