@@ -1,0 +1,207 @@
+"""Student copies: solutions become stubs with their signature and docstring, nothing of the
+solution survives, and each copy runs up to its first exercise and stops there."""
+
+import ast
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from course_lstm import cli
+from course_lstm.checks import check
+from course_lstm.student import EXERCISE_TAG, SOLUTION_TAG, stub_source, student_copy, write_student_copies
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def tagged(notebook, tag):
+    return [i for i, cell in enumerate(notebook.cells) if tag in cell.metadata.get("tags", [])]
+
+
+def function_of(source):
+    (function,) = ast.parse(source).body
+    return function
+
+
+def body_lines(source):
+    """The solution's own lines: everything after the signature and docstring, stripped."""
+    function = function_of(source)
+    body = function.body[1:] if ast.get_docstring(function) is not None else function.body
+    lines = source.splitlines()[body[0].lineno - 1:function.end_lineno]
+    return {line.strip() for line in lines if line.strip()}
+
+
+def checked_name(notebook, function_name):
+    """The exercise name in the notebook's ``check("name", function_name)`` call."""
+    call = re.compile(rf"""check\(\s*["'](\w+)["']\s*,\s*{function_name}\s*\)""")
+    for index, cell in enumerate(notebook.cells):
+        match = call.search(cell.source) if cell.cell_type == "code" else None
+        if match:
+            return index, match.group(1)
+    raise AssertionError(f"no check(\"...\", {function_name}) cell for the exercise {function_name}")
+
+
+# --- the stub of one solution cell -----------------------------------------------------------
+
+
+SOLUTION = '''# a comment above is kept
+def step(
+    x: torch.Tensor,  # (N, I)
+    table: dict[str, int] = {"a": 1},
+    f=lambda y: y,
+) -> tuple[torch.Tensor, int]:
+    """Docstring with a shape: x (N, I) -> (N, H). Unicode · kept."""
+    # a hint inside the body is part of the solution
+    hidden = x * 2
+    return hidden, 1
+# a comment after the function
+'''
+
+
+def test_stub_keeps_signature_and_docstring_and_drops_the_body():
+    stub = stub_source(SOLUTION)
+    assert stub.startswith('# a comment above is kept\ndef step(\n    x: torch.Tensor,  # (N, I)\n')
+    assert '    """Docstring with a shape: x (N, I) -> (N, H). Unicode · kept."""\n' in stub
+    for gone in ("hint", "hidden", "return", "comment after"):
+        assert gone not in stub
+    original, stubbed = function_of(SOLUTION), function_of(stub)
+    assert ast.dump(stubbed.args) == ast.dump(original.args)
+    assert ast.dump(stubbed.returns) == ast.dump(original.returns)
+    assert ast.get_docstring(stubbed) == ast.get_docstring(original)
+    assert [type(s) for s in stubbed.body] == [ast.Expr, ast.Expr, ast.Raise]
+
+
+def test_stub_raises_not_implemented_error_naming_the_exercise():
+    namespace = {"torch": torch}
+    exec(stub_source(SOLUTION), namespace)
+    with pytest.raises(NotImplementedError, match="write step"):
+        namespace["step"](torch.zeros(1, 1))
+
+
+@pytest.mark.parametrize("solution, expected", [
+    ("def f(x): return x + 1\n", 'def f(x):\n    ...  # your code here\n'
+                                 '    raise NotImplementedError("exercise: write f")\n'),
+    ('def f(x): """Doc."""; return x\n', 'def f(x):\n    """Doc."""\n    ...  # your code here\n'
+                                         '    raise NotImplementedError("exercise: write f")\n'),
+    ("@decorator\ndef f(x):\n\treturn x\n", '@decorator\ndef f(x):\n\t...  # your code here\n'
+                                           '\traise NotImplementedError("exercise: write f")\n'),
+    ("async def f(x):\n    return await x\n", 'async def f(x):\n    ...  # your code here\n'
+                                             '    raise NotImplementedError("exercise: write f")\n'),
+])
+def test_stub_of_unusual_layouts(solution, expected):
+    assert stub_source(solution) == expected
+
+
+@pytest.mark.parametrize("source, message", [
+    ("def f():\n    return 1\n\ndef g():\n    return 2\n", "FunctionDef, FunctionDef"),
+    ("class A:\n    pass\n", "ClassDef"),
+    ("x = 1\n", "Assign"),
+    ("", "nothing"),
+    ("def f(:\n", "syntax error"),
+])
+def test_a_solution_cell_must_hold_one_function(source, message):
+    with pytest.raises(ValueError, match=message):
+        stub_source(source)
+
+
+def test_student_copy_refuses_what_is_not_a_notebook():
+    with pytest.raises(TypeError, match="NotebookNode, got dict"):
+        student_copy({"cells": []})
+
+
+def test_write_student_copies_needs_notebooks(tmp_path):
+    with pytest.raises(ValueError, match="found none"):
+        write_student_copies(tmp_path, tmp_path / "student")
+
+
+# --- the student copies of the course ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def student_folder(tmp_path_factory):
+    out = tmp_path_factory.mktemp("student")
+    assert cli.main(["student", "--notebooks", str(NOTEBOOKS), "--out", str(out)]) == 0
+    return out
+
+
+def read_pair(source, student_folder):
+    return nbformat.read(source, as_version=4), nbformat.read(student_folder / source.name, as_version=4)
+
+
+def test_one_student_copy_per_notebook(student_folder):
+    assert SOURCES, "no notebooks found"
+    assert sorted(p.name for p in student_folder.glob("*.ipynb")) == [p.name for p in SOURCES]
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+class TestStudentCopy:
+    def test_only_solutions_change_and_outputs_are_cleared(self, source, student_folder):
+        original, student = read_pair(source, student_folder)
+        assert len(student.cells) == len(original.cells)
+        assert tagged(student, EXERCISE_TAG) == tagged(original, SOLUTION_TAG)
+        assert not tagged(student, SOLUTION_TAG)
+        for index, (ours, theirs) in enumerate(zip(original.cells, student.cells)):
+            if index not in tagged(original, SOLUTION_TAG):
+                assert theirs.source == ours.source
+            if theirs.cell_type == "code":
+                assert theirs.outputs == [] and theirs.execution_count is None
+        assert "jupytext" not in student.metadata
+
+    def test_stubs_keep_signature_and_docstring(self, source, student_folder):
+        original, student = read_pair(source, student_folder)
+        for index in tagged(original, SOLUTION_TAG):
+            solution, stub = function_of(original.cells[index].source), function_of(student.cells[index].source)
+            assert (stub.name, ast.dump(stub.args), ast.dump(stub.returns) if stub.returns else None) == (
+                solution.name, ast.dump(solution.args), ast.dump(solution.returns) if solution.returns else None)
+            assert ast.get_docstring(stub) == ast.get_docstring(solution)
+
+    def test_no_line_of_a_solution_survives(self, source, student_folder):
+        original, student = read_pair(source, student_folder)
+        # A line that the notebook also shows outside its solutions (say `return outputs`) is not a giveaway.
+        shown = {line.strip() for i, cell in enumerate(original.cells)
+                 if i not in tagged(original, SOLUTION_TAG) for line in cell.source.splitlines()}
+        solutions = [original.cells[i].source for i in tagged(original, SOLUTION_TAG)]
+        secret = set().union(*map(body_lines, solutions)) - shown
+        assert secret, "a solution with no line of its own?"
+        text = "\n".join(cell.source for cell in student.cells)
+        leaked = sorted(line for line in secret if line in text)
+        assert not leaked, f"solution lines in the student copy: {leaked}"
+
+    def test_checker_answers_the_stub_kindly_and_passed_the_solution(self, source, student_folder):
+        original, student = read_pair(source, student_folder)
+        for index in tagged(student, EXERCISE_TAG):
+            name = function_of(student.cells[index].source).name
+            check_cell, exercise = checked_name(original, name)
+            namespace = {"torch": torch}
+            # Annotations stay strings, so a stub needs nothing the notebook defined before it.
+            stub = "from __future__ import annotations\n" + student.cells[index].source
+            exec(compile(stub, name, "exec"), namespace)
+            verdict = check(exercise, namespace[name])
+            assert not verdict.passed and repr(verdict).startswith("Not written yet"), repr(verdict)
+            assert "Traceback" not in repr(verdict)
+            stored = "".join(o.get("data", {}).get("text/plain", "") for o in original.cells[check_cell].outputs)
+            assert stored.startswith("Correct"), f"the solution of {name} should pass its check: {stored!r}"
+
+    def test_runs_up_to_the_first_exercise_and_stops_there(self, source, student_folder, monkeypatch):
+        monkeypatch.setenv("COURSE_LSTM_PROFILE", "ci")
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        student = nbformat.read(student_folder / source.name, as_version=4)
+        exercises = tagged(student, EXERCISE_TAG)
+        first = function_of(student.cells[exercises[0]].source).name
+        with pytest.raises(CellExecutionError) as raised:
+            NotebookClient(student, timeout=300, kernel_name="python3",
+                           resources={"metadata": {"path": str(student_folder)}}).execute()
+        assert raised.value.ename == "NotImplementedError", str(raised.value)
+        failed = [i for i, cell in enumerate(student.cells) if cell.cell_type == "code"
+                  and any(o.output_type == "error" for o in cell.outputs)]
+        assert len(failed) == 1
+        assert exercises[0] < failed[0] < (exercises[1] if len(exercises) > 1 else len(student.cells))
+        assert f"write {first}" in raised.value.evalue
+        check_cell, _ = checked_name(student, first)
+        verdict = "".join(o.get("data", {}).get("text/plain", "") for o in student.cells[check_cell].outputs)
+        assert verdict.startswith("Not written yet"), verdict
