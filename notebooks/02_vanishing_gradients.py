@@ -48,6 +48,7 @@ from course_lstm.models import SequenceModel
 from course_lstm.notebook import agree, setup
 from course_lstm.tasks import AddingProblem
 from course_lstm.training import fit
+from course_lstm.widgets import GradientFlowExplorer, gradient_figure, gradient_flow
 
 profile = setup(seed=0)
 
@@ -258,6 +259,28 @@ assert rates[GAINS[-1]] < 0.75 * GAINS[-1], "expected saturation to keep r well 
 # *Try it*: add gains between 1.0 and 2.0 to `GAINS`. Where does $r$ cross 1? Is that curve
 # flat, or does it bend?
 #
+# **Explore.** The same measurement with sliders: the gain (`recurrent scale`) and the length
+# $T$, for a smaller RNN ($H = 16$, so that it redraws at once). Find the gain at which the
+# curve turns flat. The orange curve is the LSTM of notebooks 03–04 with recurrent weights of
+# the same scale: its gradient fades far more slowly. Its forget-bias slider will mean
+# something after notebook 04.
+
+# %% tags=["nbval-ignore-output"]
+GradientFlowExplorer(scale=1.0, length=T)
+
+# %% [markdown]
+# Without a widget frontend (on GitHub, or in CI) the sliders do not show. Behind them is a
+# plain function, `gradient_flow`; here is its result, and the explorer's picture, at gain 1:
+
+# %%
+comparison = gradient_flow(scale=1.0, length=T)
+print(f"gain 1, T = {T}: fitted factor per step {comparison.rnn_rate:.3f} (RNN), "
+      f"{comparison.lstm_rate:.3f} (LSTM)")
+assert comparison.rnn_rate < 1 and comparison.lstm_rate > comparison.rnn_rate + 0.05, (
+    "the LSTM's gradient fades more slowly than the RNN's")
+gradient_figure(comparison)
+
+# %% [markdown]
 # ## 4. Exploding gradients and clipping
 #
 # At $\gamma = 3$ the gradient of the weights is astronomically large, and a gradient step

@@ -47,6 +47,9 @@ from course_lstm.diagnostics import decay_rate, distance_to_loss, gradient_throu
 from course_lstm.models import SequenceModel, set_forget_bias
 from course_lstm.notebook import agree, setup
 from course_lstm.tasks import AddingProblem
+from course_lstm.training import fit
+from course_lstm.widgets import (GateExplorer, GateStepper, gate_figure, gate_trace, record_steps,
+                                 snapshot, snapshot_figure)
 
 profile = setup(seed=0)
 
@@ -256,6 +259,30 @@ for f in gates:
 #
 # **Try it:** set `gates = (0.5, 0.9)`. How long does the first spike last now? And how far
 # does the noise move $c_t$, compared with $f = 0.95$?
+
+# %% [markdown]
+# **Explore.** The explorer below runs one such cell, with constant gates, through the course's
+# `lstm_step` (the input and output gates of sections 2 and 3 only scale, here, what is written
+# and what is shown). Slide $f$ towards 1 and the spike at step 10 is still there a hundred
+# steps later; towards 0.5 and it is gone in ten. Then pick another input: what does a slow
+# forget gate do with noise, or with a small steady input?
+
+# %% tags=["nbval-ignore-output"]
+GateExplorer(forget=0.99)
+
+# %% [markdown]
+# Without a widget frontend (on GitHub, or in CI) the sliders do not show. Behind them is a
+# plain function, `gate_trace`; here it is at both ends of the forget slider, and the
+# explorer's picture for $f = 0.5$ on the noisy input:
+
+# %%
+for forget in (0.99, 0.5):
+    trace = gate_trace(forget=forget)
+    print(f"f = {forget}: {trace.kept(10):.2g} of the spike is left after 10 steps, "
+          f"{trace.kept(100):.2g} after 100")
+assert gate_trace(forget=0.99).kept(100) > 0.3, "f = 0.99 keeps a third of the spike for 100 steps"
+assert gate_trace(forget=0.5).kept(10) < 1e-3, "f = 0.5 loses the spike within 10 steps"
+gate_figure(gate_trace(forget=0.5, sequence="spike in noise"))
 
 # %% [markdown]
 # ## 2. The input gate: write only what matters
@@ -518,6 +545,45 @@ plt.show()
 # The candidate $g_t$ follows every input, spikes and noise alike; the gates decide which of it
 # reaches the cell and when the cell reaches $h_t$. A trained LSTM learns such gates from data
 # instead of having them set by hand; notebook 08 looks inside one.
+#
+# Here is a first look: an LSTM of the profile's width, its forget bias at 1 (section 6),
+# trained with `fit` (notebook 02) on the adding problem until it solves it.
+
+# %%
+adding = AddingProblem(length=profile.probe_lag)
+torch.manual_seed(0)
+trained = SequenceModel("lstm", adding.input_size, profile.hidden_size, adding.output_size,
+                        implementation="torch", forget_bias=1.0).to(profile.device)
+history = fit(trained, adding, 3 * profile.steps, batch_size=profile.batch_size, lr=profile.lr,
+              eval_every=profile.eval_every, eval_batch_size=profile.eval_batch_size, progress=False)
+print(f"T = {adding.length}: solved after {history.steps} steps; held-out MSE "
+      f"{history.final_eval_loss:.4f}, baseline {adding.baseline:.3f}")
+assert history.solved, "the LSTM should solve the adding problem at the probe lag"
+examples = adding.batch(8, torch.Generator().manual_seed(1))  # x (8, T, 2): value, marker
+
+# %% [markdown]
+# **Explore.** Step through a sequence, or press play: which units' input gates open at the two
+# marked steps? Where does the cell change? When does the answer the model would give (its
+# readout applied to $h_t$) approach the target?
+
+# %% tags=["nbval-ignore-output"]
+GateStepper(trained, examples, channel_names=("value", "marker"))
+
+# %% [markdown]
+# Behind the stepper are two plain functions: `record_steps` records the gates once (with
+# `diagnostics.record_gates`), and `snapshot` cuts out one sequence up to one step. Measured
+# over all eight sequences, the cell changes most at the marked steps; the picture is the
+# stepper's for sequence 0 after its last step.
+
+# %%
+recording = record_steps(trained, examples)  # gates and states, each (N, T, H)
+c = recording.gates.c
+moves = (c - torch.cat([torch.zeros_like(c[:, :1]), c[:, :-1]], dim=1)).abs().mean(-1)  # (N, T)
+marked = examples.x[:, :, 1] == 1  # (N, T)
+print(f"mean |c_t - c_(t-1)| per unit: {moves[marked].mean():.3f} at the marked steps, "
+      f"{moves[~marked].mean():.3f} at the others")
+assert moves[marked].mean() > 2 * moves[~marked].mean(), "the cell is written mostly at the markers"
+snapshot_figure(snapshot(recording, sequence=0), channel_names=("value", "marker"))
 
 # %% [markdown]
 # ## 6. The forget gate keeps gradients alive
