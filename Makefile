@@ -8,13 +8,18 @@ INSTALLED := $(VENV)/.installed
 # The tests' tensors are small: one CPU thread is as fast, and far faster on a busy machine.
 TEST_ENV := COURSE_LSTM_PROFILE=ci OMP_NUM_THREADS=1
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+# Extra pip install options; offline from `make wheelhouse`: PIP_OPTIONS="--no-index --find-links wheelhouse"
+PIP_OPTIONS ?=
+# 3.11.5 or newer: a pinned dependency (soupsieve) needs it.
+CHECK_PYTHON := $(PYTHON) -c 'import sys; v = sys.version_info[:3]; sys.exit(0 if v[:2] == (3, 11) and v[2] >= 5 else f"course-lstm needs Python 3.11.5 or a later 3.11, but $(PYTHON) is {v[0]}.{v[1]}.{v[2]}: run make PYTHON=/path/to/python3.11")'
+PROFILE ?= ci
 
-.PHONY: setup lab test test-unit test-notebooks notebooks clean
+.PHONY: setup lab test test-unit test-notebooks test-browser notebooks student course wheelhouse clean
 
 $(INSTALLED): pyproject.toml constraints.txt
-	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else f"course-lstm needs Python 3.11, but $(PYTHON) is {v[0]}.{v[1]}: run make PYTHON=/path/to/python3.11")'
+	@$(CHECK_PYTHON)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[course,test]"
+	$(BIN)/python -m pip install $(PIP_OPTIONS) --quiet --disable-pip-version-check -c constraints.txt -e ".[course,test]"
 	touch $@
 
 setup: $(INSTALLED)  ## create .venv with everything pinned
@@ -31,8 +36,27 @@ test-unit: $(INSTALLED)  ## unit tests only
 test-notebooks: $(INSTALLED)  ## notebooks only, under strict nbval
 	$(TEST_ENV) $(BIN)/python -m pytest notebooks $(NBVAL)
 
+# Installs Debian's chromium (apt-get) and playwright-core (npm ci) when missing.
+BROWSER_SHOTS ?= _build/browser
+test-browser: $(INSTALLED)  ## the explorers in JupyterLab in headless Chromium; screenshots in _build/browser/
+	tests/browser/run.sh $(BIN) $(BROWSER_SHOTS)
+
 notebooks: $(INSTALLED)  ## re-execute notebooks/*.py (ci profile) into .ipynb with outputs
 	$(BIN)/python tools/execute_notebooks.py $(NB)
+
+student: $(INSTALLED)  ## student copies of the notebooks, solutions stubbed out, into student/
+	$(BIN)/python -m course_lstm student
+
+course: $(INSTALLED)  ## execute every notebook in PROFILE (default ci) and build the HTML course into _build/
+	$(BIN)/python tools/build_course.py --profile $(PROFILE) --out _build
+
+# Wheels of every pinned package (and setuptools, which builds course_lstm) for this OS, CPU and
+# Python 3.11: build it on a machine like the learners' laptops. WHEELHOUSE_OPTIONS adds pip options,
+# e.g. "--extra-index-url https://download.pytorch.org/whl/cpu" for the CPU-only torch.
+wheelhouse: constraints.txt  ## wheels of every pinned package into wheelhouse/, for offline installs
+	@$(CHECK_PYTHON)
+	$(PYTHON) -m pip download --disable-pip-version-check --dest wheelhouse --only-binary=:all: \
+		$(WHEELHOUSE_OPTIONS) -r constraints.txt "setuptools>=68"
 
 clean:
 	rm -rf $(VENV) .hypothesis *.egg-info

@@ -191,6 +191,39 @@ def _count_rnn(input_size, hidden_size, num_layers):
     return _count_reference(input_size, hidden_size, num_layers) // 4
 
 
+# --- 11: the element-wise cell update of a fast LSTM ---------------------------------------
+
+
+def _update_cases(generator: torch.Generator) -> list[tuple]:
+    return [(_randn(generator, n, 4 * h), _randn(generator, n, h)) for n, h in [(4, 5), (1, 1), (3, 2)]]
+
+
+def _update_with_order(order: str, candidate: Callable = torch.tanh, squash_cell: bool = True) -> Callable:
+    """A cell update reading the (N, 4H) gate blocks in ``order`` (torch.nn's is "ifgo")."""
+
+    def update(gates, c):
+        blocks = dict(zip(order, gates.chunk(4, -1)))
+        i, f, o = (torch.sigmoid(blocks[k]) for k in "ifo")
+        c_next = f * c + i * candidate(blocks["g"])
+        return o * (torch.tanh(c_next) if squash_cell else c_next), c_next
+
+    return update
+
+
+def _update_mistakes() -> dict[str, Callable]:
+    mistakes = {
+        f"your update reads the blocks of gates in the order {', '.join(order)}; torch.nn stacks "
+        "them as i, f, g, o (columns 0:H input gate, H:2H forget, 2H:3H candidate, 3H:4H output)":
+            _update_with_order(order)
+        for order in map("".join, itertools.permutations("ifgo")) if order != "ifgo"
+    }
+    mistakes["the candidate g takes tanh, not sigmoid: it must be able to lower the cell"] = (
+        _update_with_order("ifgo", candidate=torch.sigmoid))
+    mistakes["h' should be o * tanh(c'), not o * c': the tanh squashes the cell into (-1, 1)"] = (
+        _update_with_order("ifgo", squash_cell=False))
+    return mistakes
+
+
 EXERCISES = {
     exercise.name: exercise
     for exercise in [
@@ -238,6 +271,8 @@ EXERCISES = {
                          _count_same_input,
                      "an LSTM layer has four blocks (i, f, g, o), each the size of an RNN layer": _count_rnn,
                  }),
+        Exercise("cell_update", "cell_update(gates, c) -> (h_next, c_next)",
+                 _update_with_order("ifgo"), _update_cases, _update_mistakes()),
     ]
 }
 

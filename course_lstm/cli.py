@@ -1,7 +1,9 @@
-"""The command line: ``python -m course_lstm doctor | experiment NAME [--profile P] [--out DIR]``.
+"""The command line: ``python -m course_lstm doctor | experiment NAME [--profile P] [--out DIR] | student | bench``.
 
 ``doctor`` tells a learner whether the course will run and how to fix what is missing;
-``experiment`` runs a named sweep and writes its JSON result with provenance.
+``experiment`` runs a named sweep and writes its JSON result with provenance; ``student`` writes
+the student copies of the notebooks, solutions stubbed out; ``bench`` times the fast LSTM
+against torch.nn.LSTM.
 """
 
 from __future__ import annotations
@@ -78,6 +80,36 @@ def experiment(name: str, profile: str | None, out: Path, steps: int | None, com
     return 0
 
 
+def student(notebooks: Path, out: Path) -> int:
+    # Imported here: doctor must run even where nbformat is missing.
+    from course_lstm.student import write_student_copies
+
+    written = write_student_copies(notebooks, out)
+    for path, exercises in written:
+        print(f"{path}  ({exercises} exercise{'s' if exercises != 1 else ''} stubbed)")
+    print(f"{len(written)} student notebooks in {out}/: solutions replaced by stubs, outputs cleared.")
+    return 0
+
+
+def bench(device: str | None, quick: bool, threads: int | None, out: Path, command: str) -> int:
+    from course_lstm import bench as benchmark  # here: the other commands need none of it
+
+    if threads is not None:
+        if threads < 1:
+            raise SystemExit(f"--threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        result = benchmark.run_bench(device, quick=quick, command=command)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    path = results.save(result, out)
+    print(benchmark.format_table(result))
+    failed = [f"{r['variant']} ({r['size']})" for r in result["rows"] if r["status"] == "failed"]
+    print(f"\nwrote {path}" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_lstm", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -88,9 +120,21 @@ def main(argv: list[str] | None = None) -> int:
                      help=f"default: ${profiles.ENVIRONMENT_VARIABLE}, else gpu if CUDA is there, else cpu")
     run.add_argument("--out", type=Path, default=Path("results"), help="folder for the JSON (default: results/)")
     run.add_argument("--steps", type=int, help="override the profile's training steps per run")
+    copies = commands.add_parser("student", help="write student copies of the notebooks, solutions stubbed out")
+    copies.add_argument("--notebooks", type=Path, default=Path("notebooks"), help="default: notebooks/")
+    copies.add_argument("--out", type=Path, default=Path("student"), help="default: student/")
+    timing = commands.add_parser("bench", help="time the fast LSTM's variants against torch.nn.LSTM")
+    timing.add_argument("--device", help="cpu or cuda (default: cuda if available, else cpu)")
+    timing.add_argument("--quick", action="store_true", help="tiny sizes and few repeats: a smoke test")
+    timing.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own)")
+    timing.add_argument("--out", type=Path, default=Path("results"), help="folder for the JSON (default: results/)")
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     if args.command == "doctor":
         return doctor()
+    if args.command == "student":
+        return student(args.notebooks, args.out)
     command = " ".join([parser.prog, *argv])
+    if args.command == "bench":
+        return bench(args.device, args.quick, args.threads, args.out, command)
     return experiment(args.name, args.profile, args.out, args.steps, command)
