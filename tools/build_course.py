@@ -10,18 +10,19 @@ import html
 import os
 import re
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 # nbconvert rather than Jupyter Book: it is already in the pinned environment (jupyterlab's server
 # needs it), it builds offline, and it adds no Sphinx dependency tree to CI's install.
 from nbconvert import HTMLExporter
 
 from course_lstm.profiles import ENVIRONMENT_VARIABLE, PROFILES
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling script, loaded by path too
+from execute_notebooks import run  # noqa: E402  one way to execute a notebook, for both tools
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -74,14 +75,6 @@ def minutes_of(notebook: nbformat.NotebookNode) -> int | None:
     """The learner's time the opening cell states ("about 40 minutes"), if it states one."""
     match = re.search(r"(\d+)\s+minutes", notebook.cells[0].source) if notebook.cells else None
     return int(match.group(1)) if match else None
-
-
-def execute(notebook: nbformat.NotebookNode, folder: Path, timeout: int) -> float:
-    """Run every cell in place (profile from the environment); return the seconds it took."""
-    start = time.perf_counter()
-    NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
-                   resources={"metadata": {"path": str(folder)}}).execute()
-    return time.perf_counter() - start
 
 
 def static_widgets(notebook: nbformat.NotebookNode) -> None:
@@ -170,7 +163,7 @@ def build(sources: list[Path], out: Path, profile: str | None, timeout: int = 18
         seconds = None
         if profile is not None:
             try:
-                seconds = execute(notebook, source.parent, timeout)
+                seconds = run(notebook, source.parent, timeout)
             except CellExecutionError as error:
                 raise RuntimeError(f"{source.name} failed in the {profile} profile:\n{error}") from None
             print(f"{source.name:<32} {seconds:6.1f} s", flush=True)
