@@ -65,6 +65,18 @@ def set_forget_bias(lstm: nn.Module, value: float) -> None:
             getattr(lstm, f"bias_hh_l{layer}")[hidden:2 * hidden] = 0.0
 
 
+def set_recurrent_gain(core: nn.Module, gain: float, generator: torch.Generator) -> None:
+    """Set each (H, H) gate block of layer 0's ``weight_hh`` to ``gain * Q``, Q a random
+    orthogonal matrix: every singular value of the block is then ``gain``, the one knob that
+    turns a vanishing gradient into an exploding one (notebook 02)."""
+    weight = core.weight_hh_l0
+    hidden = weight.shape[1]
+    blocks = [torch.linalg.qr(torch.randn(hidden, hidden, generator=generator, dtype=weight.dtype))[0]
+              for _ in range(weight.shape[0] // hidden)]
+    with torch.no_grad():
+        weight.copy_(gain * torch.cat(blocks).to(weight.device))
+
+
 def set_chrono_bias(lstm: nn.Module, max_lag: int, generator: torch.Generator) -> None:
     """Chrono initialisation (Tallec & Ollivier 2018): forget bias log(u), u ~ U[1, max_lag - 1],
     input bias its negative, so that the cells' memory time scales spread up to ``max_lag``."""

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from course_lstm.cells import lstm_step
 from course_lstm.diagnostics import GateRecord, decay_rate, distance_to_loss, gradient_through_time, record_gates
-from course_lstm.models import SequenceModel, set_forget_bias
+from course_lstm.models import SequenceModel, set_forget_bias, set_recurrent_gain
 from course_lstm.tasks import AddingProblem, Batch
 
 SPIKE_STEP = 10
@@ -304,17 +304,6 @@ class GradientComparison:
         return (norms[0] / norms[-1]).item()
 
 
-def _scaled_orthogonal(model: SequenceModel, scale: float, generator: torch.Generator) -> None:
-    """Set each (H, H) block of the core's weight_hh to scale * Q, Q a random orthogonal matrix:
-    every singular value of the block is then ``scale``."""
-    weight = model.core.weight_hh_l0
-    hidden = weight.shape[1]
-    blocks = [torch.linalg.qr(torch.randn(hidden, hidden, generator=generator, dtype=weight.dtype))[0]
-              for _ in range(weight.shape[0] // hidden)]
-    with torch.no_grad():
-        weight.copy_(scale * torch.cat(blocks))
-
-
 def gradient_flow(
     scale: float = 1.0,
     forget_bias: float = 1.0,
@@ -341,7 +330,7 @@ def gradient_flow(
         torch.manual_seed(seed)
         for kind in ("rnn", "lstm"):
             model = SequenceModel(kind, task.input_size, hidden_size, task.output_size).double()
-            _scaled_orthogonal(model, scale, torch.Generator().manual_seed(seed))
+            set_recurrent_gain(model.core, scale, torch.Generator().manual_seed(seed))
             if kind == "lstm":
                 set_forget_bias(model.core, forget_bias)
             norms[kind] = gradient_through_time(model, task, batch).h

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from course_lstm.models import SequenceModel
+from course_lstm.models import SequenceModel, set_recurrent_gain
 from course_lstm.tasks import AddingProblem, CopyMemory
 from course_lstm.training import TrainingDiverged, evaluate, fit
 
@@ -113,3 +113,11 @@ def test_readable_and_torch_cores_train_identically():
 def test_bad_options(option, message):
     with pytest.raises(ValueError, match=message):
         quick_fit(small_model(), **option)
+
+
+def test_recurrent_gain_sets_every_singular_value_of_every_gate_block():
+    for kind, blocks in (("rnn", 1), ("lstm", 4)):
+        core = SequenceModel(kind, 2, 6, 1).double().core
+        set_recurrent_gain(core, 1.7, torch.Generator().manual_seed(0))
+        for block in core.weight_hh_l0.detach().chunk(blocks):
+            torch.testing.assert_close(torch.linalg.svdvals(block), torch.full((6,), 1.7, dtype=torch.float64))
