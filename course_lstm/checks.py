@@ -7,6 +7,7 @@ it never raises, whatever the learner's function does. Known mistakes get a spec
 from __future__ import annotations
 
 import itertools
+import math
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from course_lstm.cells import lstm_step, rnn_step
+from course_lstm.cells import gru_step, lstm_step, rnn_step
+from course_lstm.diagnostics import decay_rate
+from course_lstm.models import width_for_budget
+from course_lstm.packing import final_outputs
 
 
 @dataclass(frozen=True)
@@ -224,6 +228,127 @@ def _update_mistakes() -> dict[str, Callable]:
     return mistakes
 
 
+# --- 06: the gradient's decay per step ------------------------------------------------------
+
+
+def _decay_cases(generator: torch.Generator) -> list[tuple]:
+    cases = []
+    for length, rate in [(30, 0.8), (12, 1.0), (50, 0.97)]:
+        distance = torch.arange(length - 1, -1, -1, dtype=torch.float64)
+        noise = 0.1 * _randn(generator, length)
+        cases.append(((rate ** distance) * 2.0 * noise.exp(),))
+    return cases
+
+
+def _decay_endpoints(norms):
+    return (norms[0] / norms[-1]).item() ** (1 / (norms.shape[0] - 1))
+
+
+def _decay_slope(norms):
+    return math.log(decay_rate(norms))
+
+
+def _decay_upside_down(norms):
+    return 1 / decay_rate(norms)
+
+
+# --- 07: each sequence's output at its true last step ---------------------------------------
+
+
+def _final_cases(generator: torch.Generator) -> list[tuple]:
+    cases = []
+    for n, t, h, lengths in [(4, 6, 3, [6, 2, 4, 1]), (3, 5, 2, [1, 5, 3]), (2, 4, 1, [4, 4])]:
+        cases.append((_randn(generator, n, t, h), torch.tensor(lengths)))
+    return cases
+
+
+def _final_reference(output, lengths):
+    return final_outputs(output, lengths, batch_first=True)
+
+
+# --- 08: how much of the cell's content survives the forget gates ---------------------------
+
+
+def _retention_cases(generator: torch.Generator) -> list[tuple]:
+    return [(torch.rand(t, n, h, generator=generator, dtype=torch.float64),)
+            for t, n, h in [(6, 2, 3), (1, 1, 4), (9, 3, 2)]]
+
+
+def _retention_reference(forget):
+    return forget.cumprod(dim=0)
+
+
+# --- 09: the width of an RNN with a given parameter budget ----------------------------------
+
+
+def _budget_cases(generator: torch.Generator) -> list[tuple]:
+    return [(1, 1, 6), (3, 8, 1234), (8, 4, 777), (2, 1, 4641)]  # each mistake shows on its own case
+
+
+def _budget_reference(input_size, output_size, budget):
+    return width_for_budget("rnn", input_size, output_size, budget)
+
+
+def _largest_width(count: Callable, budget: int) -> int:
+    hidden = 1
+    while count(hidden + 1) <= budget:
+        hidden += 1
+    return hidden
+
+
+def _budget_without_readout(input_size, output_size, budget):
+    return _largest_width(lambda h: h * (input_size + h) + 2 * h, budget)
+
+
+def _budget_one_bias(input_size, output_size, budget):
+    return _largest_width(lambda h: h * (input_size + h) + h + h * output_size + output_size, budget)
+
+
+def _budget_rounded_up(input_size, output_size, budget):
+    return _budget_reference(input_size, output_size, budget) + 1
+
+
+# --- 10: one GRU step -----------------------------------------------------------------------
+
+
+def _gru_cases(generator: torch.Generator) -> list[tuple]:
+    cases = []
+    for n, i, h in [(4, 3, 5), (2, 2, 3), (5, 4, 2)]:
+        cases.append((_randn(generator, n, i), _randn(generator, n, h), _randn(generator, 3 * h, i),
+                       _randn(generator, 3 * h, h), _randn(generator, 3 * h), _randn(generator, 3 * h)))
+    return cases
+
+
+def _gru_variant(order: str = "rzn", swap_z: bool = False, reset_before: bool = False) -> Callable:
+    """A GRU step reading the weight blocks in ``order`` (torch.nn's is "rzn"), optionally with
+    z and 1 - z swapped, or with r applied to h before the matrix product (Cho et al. 2014)."""
+
+    def step(x, h, W_ih, W_hh, b_ih, b_hh):
+        wi, wh = dict(zip(order, W_ih.chunk(3))), dict(zip(order, W_hh.chunk(3)))
+        bi, bh = dict(zip(order, b_ih.chunk(3))), dict(zip(order, b_hh.chunk(3)))
+        r = torch.sigmoid(F.linear(x, wi["r"], bi["r"]) + F.linear(h, wh["r"], bh["r"]))
+        z = torch.sigmoid(F.linear(x, wi["z"], bi["z"]) + F.linear(h, wh["z"], bh["z"]))
+        recurrent = F.linear(r * h, wh["n"], bh["n"]) if reset_before else r * F.linear(h, wh["n"], bh["n"])
+        n = torch.tanh(F.linear(x, wi["n"], bi["n"]) + recurrent)
+        return z * n + (1 - z) * h if swap_z else (1 - z) * n + z * h
+
+    return step
+
+
+def _gru_mistakes() -> dict[str, Callable]:
+    mistakes = {
+        f"your step reads the blocks of the weights in the order {', '.join(order)}; torch.nn "
+        "stacks them as r, z, n (rows 0:H reset gate, H:2H update gate, 2H:3H candidate)":
+            _gru_variant(order)
+        for order in map("".join, itertools.permutations("rzn")) if order != "rzn"
+    }
+    mistakes["z is the share of the OLD state kept: h' = (1 - z) * n + z * h, not z * n + (1 - z) * h"] = (
+        _gru_variant(swap_z=True))
+    mistakes["torch.nn applies r after the product, r * (W_hn h + b_hn); you used W_hn (r * h) + b_hn, "
+             "the original paper's form"] = _gru_variant(reset_before=True)
+    return mistakes
+
+
 EXERCISES = {
     exercise.name: exercise
     for exercise in [
@@ -273,6 +398,38 @@ EXERCISES = {
                  }),
         Exercise("cell_update", "cell_update(gates, c) -> (h_next, c_next)",
                  _update_with_order("ifgo"), _update_cases, _update_mistakes()),
+        Exercise("decay_per_step", "decay_per_step(norms) -> float", decay_rate, _decay_cases, {
+            "fit the whole curve, not its two ends: least squares of log norm against the distance "
+            "to the loss": _decay_endpoints,
+            "return the factor per step, exp(slope), not the slope of log norm itself": _decay_slope,
+            "the distance to the loss is T-1-t, so the first norm is the farthest; your factor is "
+            "upside down (1/r)": _decay_upside_down,
+        }),
+        Exercise("last_step_outputs", "last_step_outputs(output, lengths) -> (N, H)", _final_reference,
+                 _final_cases, {
+                     "output[:, -1] is the last PADDED step; read each sequence at its own length":
+                         lambda output, lengths: output[:, -1],
+                     "a sequence of length L ends at index L - 1, not L (indices start at 0)":
+                         lambda output, lengths: output[torch.arange(len(lengths)),
+                                                        lengths.clamp(max=output.shape[1] - 1)],
+                 }),
+        Exercise("retention", "retention(forget) -> (T, N, H)", _retention_reference, _retention_cases, {
+            "what survives multiplies the forget gates (a running product, cumprod), it does not add them":
+                lambda forget: forget.cumsum(dim=0),
+            "return the running product for every step t, not only the product over all T steps":
+                lambda forget: forget.prod(dim=0),
+            "take the running product over time (dim 0), not over the batch or the units":
+                lambda forget: forget.cumprod(dim=-1),
+        }),
+        Exercise("rnn_width_for_budget", "rnn_width_for_budget(input_size, output_size, budget) -> int",
+                 _budget_reference, _budget_cases, {
+                     "count the readout too: H * output_size weights and output_size biases":
+                         _budget_without_readout,
+                     "torch.nn's RNN has two bias vectors, b_ih and b_hh, each H long": _budget_one_bias,
+                     "the width must fit the budget: round down, not up": _budget_rounded_up,
+                 }),
+        Exercise("gru_step", "gru_step(x, h, W_ih, W_hh, b_ih, b_hh) -> h_next",
+                 lambda x, h, *weights: gru_step(x, h, *weights), _gru_cases, _gru_mistakes()),
     ]
 }
 
@@ -306,6 +463,13 @@ def _difference(got: object, expected: object) -> str | None:
         return None
     if isinstance(expected, int) and isinstance(got, int) and not isinstance(got, bool) and got == expected:
         return None
+    if isinstance(expected, float):
+        if isinstance(got, Tensor) and got.numel() == 1:
+            got = got.item()
+        if isinstance(got, (int, float)) and not isinstance(got, bool):
+            if math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-12):
+                return None
+            return f"expected {expected:.6g}, got {got:.6g}"
     return f"expected {expected!r}, got {_describe(got)}"
 
 

@@ -191,6 +191,19 @@ def clipping(profile: Profile) -> list[RunSpec]:
     ]
 
 
+def gru_comparison(profile: Profile) -> list[RunSpec]:
+    """The GRU (Cho et al. 2014) against the LSTM at the same width on the lag sweep's tasks:
+    the adding problem at each lag and the copy task at each copy lag."""
+    grid = [("adding", lag) for lag in profile.lags] + [("copy", lag) for lag in profile.copy_lags]
+    return [
+        RunSpec(label, kind, task, lag, seed, profile.hidden_size,
+                forget_bias=LSTM_FORGET_BIAS if kind == "lstm" else None)
+        for task, lag in grid
+        for label, kind in (("GRU", "gru"), ("LSTM", "lstm"))
+        for seed in _seeds(profile)
+    ]
+
+
 EXPERIMENTS: dict[str, Callable[[Profile], list[RunSpec]]] = {
     "gradient_flow": gradient_flow,
     "lag_sweep": lag_sweep,
@@ -198,6 +211,7 @@ EXPERIMENTS: dict[str, Callable[[Profile], list[RunSpec]]] = {
     "gate_ablation": gate_ablation,
     "forget_bias": forget_bias,
     "clipping": clipping,
+    "gru_comparison": gru_comparison,
 }
 
 

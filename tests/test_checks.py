@@ -69,3 +69,13 @@ def test_unknown_exercise_and_non_function():
 def test_verdict_displays_its_message():
     verdict = Verdict(True, "Correct: yes")
     assert repr(verdict) == "Correct: yes" and bool(verdict)
+
+
+def test_a_float_answer_is_compared_with_a_tolerance():
+    from course_lstm.diagnostics import decay_rate
+
+    assert check("decay_per_step", lambda norms: decay_rate(norms) * (1 + 1e-9))
+    assert check("decay_per_step", lambda norms: torch.tensor(decay_rate(norms)))
+    verdict = check("decay_per_step", lambda norms: decay_rate(norms) * 1.01)
+    assert not verdict and "expected 0.79" in verdict.message and "got 0.80" in verdict.message
+    assert not check("decay_per_step", lambda norms: True)

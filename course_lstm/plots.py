@@ -1,0 +1,91 @@
+"""The course's figures of experiment results: success against lag, gradient norms through time.
+
+Each function takes rows or tables from ``course_lstm.experiments`` and returns a matplotlib
+Figure; notebooks show it, and the shipped full-scale results go through the same functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from course_lstm.experiments import success_table
+
+TASK_NAMES = {"adding": "adding problem", "copy": "copy memory", "temporal_order": "temporal order"}
+
+
+def provenance_line(result: dict) -> str:
+    """One line saying where a result came from: profile, hardware, torch, date and commit."""
+    p = result["provenance"]
+    return (f"{p['profile']} profile, {p['device']}, torch {p['torch']}, {p['date'][:10]}, "
+            f"commit {p['git_commit'][:7]}")
+
+
+def _check_rows(rows: Sequence[dict], needed: tuple[str, ...]) -> None:
+    if not rows:
+        raise ValueError("no rows to plot: run an experiment first (experiments.run_experiment)")
+    missing = [key for key in needed if key not in rows[0]]
+    if missing:
+        raise ValueError(f"rows lack {', '.join(missing)}: expected rows of run_experiment's result")
+
+
+def success_figure(rows: Sequence[dict], title: str, note: str | None = None) -> Figure:
+    """Fraction of seeds that solved each task against lag T, one panel per task, a line per model.
+
+    rows: ``run_experiment(...)["rows"]``. ``note`` (e.g. ``provenance_line(result)``) goes
+    under the panels.
+    """
+    _check_rows(rows, ("task", "lag", "label", "solved"))
+    table = success_table(list(rows))
+    tasks = list(dict.fromkeys(entry["task"] for entry in table))
+    figure, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False,
+                                layout="constrained")
+    for ax, task in zip(axes[0], tasks):
+        entries = [e for e in table if e["task"] == task]
+        for model in dict.fromkeys(e["model"] for e in entries):
+            points = sorted((e["lag"], e["success_rate"], e["seeds"]) for e in entries if e["model"] == model)
+            lags = [lag for lag, _, _ in points]
+            ax.plot(lags, [rate for _, rate, _ in points], marker="o", label=f"{model} ({points[0][2]} seeds)")
+        ax.set_xscale("log")
+        ax.set_xticks(lags, [str(lag) for lag in lags])
+        ax.minorticks_off()
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_xlabel("lag T (steps)")
+        ax.set_ylabel("runs that solved it (fraction)")
+        ax.set_title(TASK_NAMES.get(task, task))
+        ax.legend(fontsize="small")
+    figure.suptitle(title)
+    if note:
+        figure.text(0.5, -0.02, note, ha="center", va="top", fontsize="small", color="0.35")
+    return figure
+
+
+def gradient_figure(rows: Sequence[dict], title: str, note: str | None = None) -> Figure:
+    """Mean ||dL/dh_t|| (and the LSTM's ||dL/dc_t||, dashed) against the distance to the loss,
+    at initialisation and after training, averaged over seeds; log scale.
+
+    rows: the ``gradient_flow`` experiment's rows (they hold ``grad_h_init`` ... per step).
+    """
+    _check_rows(rows, ("label", "grad_h_init", "grad_h_trained"))
+    figure, axes = plt.subplots(1, 2, figsize=(10.4, 3.8), sharey=True, layout="constrained")
+    for ax, when, name in zip(axes, ("init", "trained"), ("at initialisation", "after training")):
+        for index, label in enumerate(dict.fromkeys(row["label"] for row in rows)):
+            runs = [row for row in rows if row["label"] == label]
+            colour = f"C{index}"
+            for key, style, what in ((f"grad_h_{when}", "-", "h"), (f"grad_c_{when}", "--", "c")):
+                if key not in runs[0]:
+                    continue
+                mean = [sum(values) / len(values) for values in zip(*(run[key] for run in runs))]
+                distance = list(range(len(mean) - 1, -1, -1))
+                ax.plot(distance, mean, style, color=colour, label=f"{label}: ‖dL/d{what}_t‖")
+        ax.set_yscale("log")
+        ax.set_xlabel("distance to the loss (steps)")
+        ax.set_title(name)
+        ax.legend(fontsize="small")
+    axes[0].set_ylabel("gradient norm (mean over the batch)")
+    figure.suptitle(title)
+    if note:
+        figure.text(0.5, -0.02, note, ha="center", va="top", fontsize="small", color="0.35")
+    return figure

@@ -1,0 +1,72 @@
+"""The experiment figures plot what the rows say: success rates per lag, mean gradient norms."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from course_lstm import experiments, plots, results  # noqa: E402
+
+
+def _row(label, task, lag, seed, solved, length=5):
+    generator = torch.Generator().manual_seed(lag * 10 + seed + len(label) + len(task))
+    return {"label": label, "task": task, "lag": lag, "seed": seed, "solved": solved,
+            "solved_at": 100 if solved else None, "status": "solved" if solved else "finished",
+            "final_accuracy": 0.5, "parameters": 10,
+            "grad_h_init": torch.rand(length, generator=generator).tolist(),
+            "grad_h_trained": torch.rand(length, generator=generator).tolist(),
+            **({"grad_c_init": torch.rand(length, generator=generator).tolist(),
+                "grad_c_trained": torch.rand(length, generator=generator).tolist()}
+               if label == "LSTM" else {})}
+
+
+ROWS = [_row(label, task, lag, seed, solved=(label == "LSTM" or lag == 5) and seed != 2)
+        for task in ("adding", "copy") for lag in (5, 20, 80) for label in ("RNN", "LSTM")
+        for seed in range(3)]
+
+
+def test_success_figure_plots_the_fraction_of_seeds_solved():
+    figure = plots.success_figure(ROWS, "title", note="where it ran")
+    axes = figure.axes
+    assert [ax.get_title() for ax in axes] == ["adding problem", "copy memory"]
+    for ax, task in zip(axes, ("adding", "copy")):
+        for line in ax.get_lines():
+            label = line.get_label().split(" (")[0]
+            expected = [sum(r["solved"] for r in ROWS if (r["task"], r["lag"], r["label"]) == (task, lag, label)) / 3
+                        for lag in (5, 20, 80)]
+            assert list(line.get_xdata()) == [5, 20, 80]
+            assert list(line.get_ydata()) == pytest.approx(expected)
+    assert any(text.get_text() == "where it ran" for text in figure.texts)
+    plt.close(figure)
+
+
+def test_gradient_figure_plots_the_mean_over_seeds_against_distance():
+    rows = [row for row in ROWS if (row["task"], row["lag"]) == ("adding", 5)]
+    figure = plots.gradient_figure(rows, "title")
+    init, trained = figure.axes
+    lines = {line.get_label(): line for line in init.get_lines()}
+    assert set(lines) == {"RNN: ‖dL/dh_t‖", "LSTM: ‖dL/dh_t‖", "LSTM: ‖dL/dc_t‖"}
+    expected = torch.tensor([r["grad_c_init"] for r in rows if r["label"] == "LSTM"]).mean(0)
+    line = lines["LSTM: ‖dL/dc_t‖"]
+    assert list(line.get_xdata()) == [4, 3, 2, 1, 0]  # step t = 0 is the farthest from the loss
+    assert torch.allclose(torch.tensor(line.get_ydata(), dtype=torch.float32), expected)
+    assert len(trained.get_lines()) == 3
+    plt.close(figure)
+
+
+def test_empty_or_foreign_rows_are_refused():
+    with pytest.raises(ValueError, match="no rows to plot"):
+        plots.success_figure([], "title")
+    with pytest.raises(ValueError, match="grad_h_init"):
+        plots.gradient_figure([{"label": "RNN"}], "title")
+
+
+def test_a_real_result_plots_and_names_its_provenance():
+    result = experiments.run_experiment("gradient_flow", "ci", progress=False, steps=2, eval_every=1)
+    line = plots.provenance_line(results.validate(result))
+    assert line.startswith("ci profile, CPU") and "torch" in line
+    plt.close(plots.gradient_figure(result["rows"], "title", note=line))
+    plt.close(plots.success_figure(result["rows"], "title"))
