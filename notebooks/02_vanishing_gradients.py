@@ -483,12 +483,12 @@ assert final_loss[lags[0]] < 0.5 * adding.baseline, "expected the RNN to learn t
 assert final_loss[lags[-1]] > 0.75 * adding.baseline, "expected the RNN to fail at the longest lag"
 
 # %% [markdown]
-# **What this run can and cannot show.** In the `ci` profile (two lags, 5 and 20; 16 hidden
-# units; 300 steps; one seed) the RNN learns $T = 5$ and is still near the baseline at $T = 20$,
-# where it has not even learned to use the nearer number. That is consistent with vanishing
-# gradients, but it does not prove them: with so little training, a longer run, another seed
-# or another learning rate might move the $T = 20$ point, and two lags cannot show *where* the
-# failure sets in. The `cpu` profile (lags 10 to 100, 3 seeds, 1500 steps) gives the full
+# **What this run can and cannot show.** In the `ci` profile (two lags, 5 and 25; 32 hidden
+# units; 800 steps; one seed here) the RNN learns $T = 5$ and is still near the baseline at
+# $T = 25$, where it has not even learned to use the nearer number. That is consistent with
+# vanishing gradients, but it does not prove them: a longer run, another seed or another
+# learning rate might move the $T = 25$ point, and two lags cannot show *where* the failure
+# sets in. The `cpu` profile (lags 10 to 100, 3 seeds, 1500 steps) gives the full
 # picture; notebook 06 runs it with the LSTM beside the RNN.
 #
 # *Try it*: train for `3 * profile.steps` steps instead of `profile.steps`. Does the point at the

@@ -431,9 +431,9 @@ assert 0.2 < params["RNN (equal width)"] / params["LSTM"] < 0.3
 # %% [markdown]
 # *solved*: the held-out loss fell below a tenth of the best memoryless guess's (training then
 # stops); *accuracy*: the fraction of held-out answers within 0.04 of the true sum, a stricter test.
-# Read this table as a demonstration of the setup, not as evidence: in the `ci` profile it is one
-# seed, a short lag and a few hundred training steps, far too little to conclude anything about
-# long-term dependencies. Notebook 09 runs the full sweep (several lags and seeds, and the shipped
+# Read this table as a preview, not as evidence: in the `ci` profile it is two seeds, one lag
+# and at most 800 training steps, too little to conclude anything about long-term dependencies
+# or about parameters. Notebook 09 runs the full sweep (several lags and seeds, and the shipped
 # GPU-scale results) and reports what it finds, including where it qualifies the claim.
 
 # %% [markdown]
