@@ -1,4 +1,4 @@
-"""The course's figures of experiment results: success against lag, gradient norms through time.
+"""The course's figures of experiment results: success and accuracy against lag, gradient norms.
 
 Each function takes rows or tables from ``course_lstm.experiments`` and returns a matplotlib
 Figure; notebooks show it, and the shipped full-scale results go through the same functions.
@@ -57,6 +57,40 @@ def success_figure(rows: Sequence[dict], title: str, note: str | None = None) ->
         ax.set_title(TASK_NAMES.get(task, task))
         ax.legend(fontsize="small")
     figure.suptitle(title)
+    if note:
+        figure.text(0.5, -0.02, note, ha="center", va="top", fontsize="small", color="0.35")
+    return figure
+
+
+def accuracy_figure(rows: Sequence[dict], task: str, title: str, chance: float | None = None,
+                    note: str | None = None) -> Figure:
+    """Mean held-out accuracy over seeds against lag T for ``task``, a line per model, each seed
+    a faint dot; ``chance`` draws the accuracy of guessing. For tasks that no run solves, where
+    a success rate of 0 everywhere hides the progress."""
+    _check_rows(rows, ("task", "lag", "label", "final_accuracy"))
+    chosen = [row for row in rows if row["task"] == task and row["final_accuracy"] is not None]
+    if not chosen:
+        raise ValueError(f"no rows with an accuracy for task {task!r}")
+    figure, ax = plt.subplots(figsize=(6.4, 3.8), layout="constrained")
+    for index, label in enumerate(dict.fromkeys(row["label"] for row in chosen)):
+        runs = [row for row in chosen if row["label"] == label]
+        lags = sorted({row["lag"] for row in runs})
+        means = [sum(r["final_accuracy"] for r in runs if r["lag"] == lag)
+                 / sum(r["lag"] == lag for r in runs) for lag in lags]
+        ax.plot(lags, means, marker="o", color=f"C{index}", label=f"{label} (mean)")
+        ax.scatter([r["lag"] for r in runs], [r["final_accuracy"] for r in runs], color=f"C{index}",
+                   alpha=0.35, s=14)
+    if chance is not None:
+        ax.axhline(chance, color="k", linestyle="--", linewidth=1, label=f"chance ({chance:.3g})")
+    lags = sorted({row["lag"] for row in chosen})
+    ax.set_xscale("log")
+    ax.set_xticks(lags, [str(lag) for lag in lags])
+    ax.minorticks_off()
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("lag T (steps)")
+    ax.set_ylabel("held-out accuracy (fraction)")
+    ax.set_title(title)
+    ax.legend(fontsize="small")
     if note:
         figure.text(0.5, -0.02, note, ha="center", va="top", fontsize="small", color="0.35")
     return figure

@@ -70,3 +70,16 @@ def test_a_real_result_plots_and_names_its_provenance():
     assert line.startswith("ci profile, CPU") and "torch" in line
     plt.close(plots.gradient_figure(result["rows"], "title", note=line))
     plt.close(plots.success_figure(result["rows"], "title"))
+
+
+def test_accuracy_figure_plots_the_mean_over_seeds_and_chance():
+    rows = [dict(row, final_accuracy=0.1 * (row["seed"] + 1) + (0.5 if row["label"] == "LSTM" else 0))
+            for row in ROWS]
+    figure = plots.accuracy_figure(rows, "copy", "title", chance=1 / 8)
+    lines = {line.get_label(): line for line in figure.axes[0].get_lines()}
+    assert list(lines["LSTM (mean)"].get_ydata()) == pytest.approx([0.7, 0.7, 0.7])
+    assert list(lines["RNN (mean)"].get_ydata()) == pytest.approx([0.2, 0.2, 0.2])
+    assert list(lines["chance (0.125)"].get_ydata()) == [0.125, 0.125]
+    plt.close(figure)
+    with pytest.raises(ValueError, match="no rows with an accuracy for task 'temporal_order'"):
+        plots.accuracy_figure(rows, "temporal_order", "title")
