@@ -13,6 +13,8 @@ from matplotlib.figure import Figure
 
 from course_lstm.experiments import success_table
 
+MARKERS = ("o", "s", "^", "D")
+DASHES = ("-", "--", ":", "-.")
 TASK_NAMES = {"adding": "adding problem", "copy": "copy memory", "temporal_order": "temporal order"}
 
 
@@ -44,10 +46,13 @@ def success_figure(rows: Sequence[dict], title: str, note: str | None = None) ->
                                 layout="constrained")
     for ax, task in zip(axes[0], tasks):
         entries = [e for e in table if e["task"] == task]
-        for model in dict.fromkeys(e["model"] for e in entries):
+        for index, model in enumerate(dict.fromkeys(e["model"] for e in entries)):
             points = sorted((e["lag"], e["success_rate"], e["seeds"]) for e in entries if e["model"] == model)
             lags = [lag for lag, _, _ in points]
-            ax.plot(lags, [rate for _, rate, _ in points], marker="o", label=f"{model} ({points[0][2]} seeds)")
+            # a marker and dash per model, so that models with equal rates stay visible
+            ax.plot(lags, [rate for _, rate, _ in points], marker=MARKERS[index % len(MARKERS)],
+                    linestyle=DASHES[index % len(DASHES)], markersize=9 - 2 * (index % 3),
+                    label=f"{model} ({points[0][2]} seeds)")
         ax.set_xscale("log")
         ax.set_xticks(lags, [str(lag) for lag in lags])
         ax.minorticks_off()
