@@ -41,7 +41,7 @@ import torch
 
 from course_lstm import diagnostics, experiments, plots, results
 from course_lstm.checks import check
-from course_lstm.notebook import setup
+from course_lstm.notebook import agree, setup
 from course_lstm.tasks import make_task
 
 profile = setup(seed=0)
@@ -135,7 +135,15 @@ def decay_per_step(norms: torch.Tensor) -> float:
 check("decay_per_step", decay_per_step)
 
 # %% [markdown]
-# The package's version, `diagnostics.decay_rate`, also leaves out norms that underflowed to 0.
+# Yours against the package's `diagnostics.decay_rate` (which also leaves out norms that
+# underflowed to 0) on the first run's measured norms:
+
+# %%
+first_run = torch.tensor(flow["rows"][0]["grad_h_init"], dtype=torch.float64)  # (T,)
+agree("decay_per_step vs package", torch.tensor(decay_per_step(first_run)),
+      torch.tensor(diagnostics.decay_rate(first_run)))
+
+# %% [markdown]
 # Applied to every run:
 
 # %%
