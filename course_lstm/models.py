@@ -52,6 +52,29 @@ class AblatedLSTM(layers.LSTM):
         return o * torch.tanh(c_next), c_next
 
 
+PINNED_BIAS = 1000.0
+"""A gate bias at which sigmoid is exactly 1.0 in float32 and float64 (from about 17 and 37 on),
+so that its gradient sigma (1 - sigma) is exactly 0: the gate is removed, and stays removed."""
+
+GATE_BLOCKS = {"input": 0, "forget": 1, "output": 3}
+"""Each gate's block of rows in torch.nn's stacked LSTM weights (order i, f, g, o)."""
+
+
+def pin_gate(lstm: nn.Module, gate: str) -> None:
+    """Remove ``gate`` from every layer of an LSTM with torch.nn's parameters (nn.LSTM, the fast
+    cores), as ``AblatedLSTM`` does in a readable loop: its H rows of ``bias_ih`` become
+    ``PINNED_BIAS`` (``bias_hh`` 0), so the gate is exactly 1 and its rows get exactly zero
+    gradient, which no optimizer without weight decay moves. Runs at nn.LSTM's speed."""
+    if gate not in GATE_BLOCKS:
+        raise ValueError(f"gate must be one of {tuple(GATE_BLOCKS)}, got {gate!r}")
+    hidden, block = lstm.hidden_size, GATE_BLOCKS[gate]
+    rows = slice(block * hidden, (block + 1) * hidden)
+    with torch.no_grad():
+        for layer in range(lstm.num_layers):
+            getattr(lstm, f"bias_ih_l{layer}")[rows] = PINNED_BIAS
+            getattr(lstm, f"bias_hh_l{layer}")[rows] = 0.0
+
+
 def set_forget_bias(lstm: nn.Module, value: float) -> None:
     """Set the forget-gate bias of every layer so that f = sigmoid(value) at a zero input.
 
@@ -121,16 +144,16 @@ class SequenceModel(nn.Module):
             raise ValueError(f"readout must be 'last' or 'every_step', got {readout!r}")
         if (forget_bias is not None or without_gate is not None) and kind != "lstm":
             raise ValueError(f"forget_bias and without_gate apply to an LSTM, not to kind={kind!r}")
-        if without_gate is not None and implementation != "readable":
-            raise ValueError("a gate ablation needs implementation='readable' (torch.nn has none)")
         self.kind, self.readout, self.implementation = kind, readout, implementation
         options = {"num_layers": num_layers, "batch_first": True}
-        if without_gate is not None:
+        if without_gate is not None and implementation == "readable":
             self.core = AblatedLSTM(input_size, hidden_size, without=without_gate, **options)
         else:
             self.core = CORES[implementation][kind](input_size, hidden_size, **options)
         if forget_bias is not None:
             set_forget_bias(self.core, forget_bias)
+        if without_gate is not None and implementation == "torch":
+            pin_gate(self.core, without_gate)  # after the forget bias, which must not undo it
         self.head = nn.Linear(hidden_size, output_size)
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:

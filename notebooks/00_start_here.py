@@ -59,9 +59,15 @@ for what, ok, detail in doctor_report():
 # | `03_memory_cell` | the constant error carousel, and why an ungated memory is not enough | 40 min |
 # | `04_gates` | forget, input and output gates, one at a time; our cell equals `nn.LSTMCell` | 60 min |
 # | `05_lstm_layer` | unrolling, batches, stacked layers; counting parameters honestly | 40 min |
+# | `06_rnn_vs_lstm` | the experiment: gradients through time, success against the lag, several seeds | 45 min |
+# | `07_variable_length` | padding, masks, `PackedSequence`; final states at true lengths | 45 min |
+# | `08_inside_the_lstm` | a trained LSTM's gates; forget-gate bias; each gate removed | 50 min |
+# | `09_fewer_parameters` | RNN against LSTM at an equal parameter budget: what the data supports | 35 min |
+# | `10_going_further` | the GRU, peepholes, bidirectional layers; Transformers and what came after | 50 min |
+# | `11_fast_lstm` | a fast LSTM in four measured steps, against `nn.LSTM` | 40 min |
 #
-# Notebooks 06–10 (the experiments: LSTM against RNN on long-range tasks, variable-length
-# sequences, inside a trained LSTM, the "fewer parameters" claim, GRUs and fast LSTMs) follow.
+# Notebooks 01–05 build the LSTM; 06–10 test the claims made about it in experiments that run
+# on a laptop in minutes (and at full scale on a GPU); 11 makes it fast.
 #
 # Every piece of code a notebook builds by hand is also in the companion package
 # `course_lstm`, tested against PyTorch. Later notebooks import it instead of copying it.

@@ -461,20 +461,22 @@ for gate in GATES:
     assert grad_fast["core.bias_ih_l0"][k * H:(k + 1) * H].eq(0).all(), "a pinned gate gets no gradient"
 
 # %% [markdown]
-# So we can run the course's `gate_ablation` experiment (the LSTM and each gate removed, on the
-# adding problem and temporal order at the profile's lag, each seed) on the fast LSTM. The runs are
-# `experiments.gate_ablation(profile)`; `train_ablated` does what `train_run` does with the
-# gate pinned, and keeps the trained models for later.
+# The package does the same: `models.pin_gate(core, gate)`, which
+# `SequenceModel(..., implementation="torch", without_gate=gate)` calls, so the course's
+# `gate_ablation` experiment (the LSTM and each gate removed, on the adding problem and temporal
+# order at the profile's lag, each seed) runs at `nn.LSTM`'s speed, here and from
+# `python -m course_lstm experiment gate_ablation`. Its runs are
+# `experiments.gate_ablation(profile)`; `train_ablated` does what `train_run` does, and also
+# keeps the trained models for later.
 
 # %%
 def train_ablated(spec: RunSpec) -> tuple[dict, SequenceModel]:
-    """Train spec's LSTM (spec.without_gate removed by pinning) as train_run does: (row, model)."""
+    """Train spec's LSTM (spec.without_gate pinned by the package) as train_run does: (row, model)."""
     task = make_task(spec.task, spec.lag)
     torch.manual_seed(spec.seed)
     model = SequenceModel("lstm", task.input_size, spec.hidden_size, task.output_size,
-                          implementation="torch", forget_bias=spec.forget_bias).to(profile.device)
-    if spec.without_gate is not None:
-        remove_gate(model, spec.without_gate)
+                          implementation="torch", forget_bias=spec.forget_bias,
+                          without_gate=spec.without_gate).to(profile.device)  # pinned
     history = fit(model, task, profile.steps, batch_size=profile.batch_size, lr=profile.lr,
                   clip=spec.clip, seed=spec.seed, eval_every=profile.eval_every,
                   eval_batch_size=profile.eval_batch_size, on_nonfinite="stop", progress=False)

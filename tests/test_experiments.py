@@ -155,10 +155,12 @@ def test_gradient_flow_rows_hold_norms_per_step():
         assert row["grad_h_init"] != row["grad_h_trained"]  # two steps of training moved them
 
 
-def test_runs_use_the_profiles_implementation_unless_they_need_another():
+def test_runs_use_the_profiles_implementation():
     profile = profiles.get_profile("ci")
     readable = profile.__class__(**{**profile.to_dict(), "implementation": "readable", "steps": 1})
     spec = experiments.lag_sweep(readable)[0]
     assert experiments.train_run(spec, readable)["implementation"] == "readable"
-    ablation = experiments.gate_ablation(profile)[0]
-    assert ablation.implementation == "readable"
+    ablation = next(s for s in experiments.gate_ablation(profile) if s.without_gate)  # pinned
+    assert ablation.without_gate is not None and ablation.implementation is None
+    fast = profile.__class__(**{**profile.to_dict(), "steps": 1})
+    assert experiments.train_run(ablation, fast)["implementation"] == "torch"
