@@ -448,13 +448,19 @@ def snapshot(recording: Recording, sequence: int = 0, step: int | None = None) -
     )
 
 
-def snapshot_title(shot: Snapshot) -> str:
-    """What the model has read and done up to the snapshot's step, in one line."""
+def snapshot_title(shot: Snapshot, channel_names: tuple[str, ...] | None = None) -> str:
+    """What the model has read and done up to the snapshot's step, in one line. A one-hot input
+    with named channels shows as its symbol ("x = E"), other inputs as their values."""
     t = shot.step
-    x_t = ", ".join(f"{v:.2f}" for v in shot.x[t].tolist())
+    values = shot.x[t]
+    one_hot = bool(((values == 0) | (values == 1)).all()) and values.sum().item() == 1
+    if channel_names is not None and one_hot:
+        x_t = channel_names[int(values.argmax())]
+    else:
+        x_t = "(" + ", ".join(f"{v:.2f}" for v in values.tolist()) + ")"
     gates = ", ".join(f"{name} {getattr(shot, name)[:, t].mean().item():.2f}" for name in "ifo")
     target = "" if shot.target is None else f" (target {shot.target:.2f})"
-    return (f"Sequence {shot.sequence}, step {t}: x = ({x_t}); mean gates {gates}; "
+    return (f"Sequence {shot.sequence}, step {t}: x = {x_t}; mean gates {gates}; "
             f"answer so far {shot.readout[t].item():.2f}{target}")
 
 
@@ -493,7 +499,7 @@ def draw_snapshot(figure: Figure, shot: Snapshot, channel_names: tuple[str, ...]
     cursors = [ax.axvline(shot.step, color="black", lw=0.8, alpha=0.6) for ax in axes]
     for ax in axes[:-1]:
         ax.tick_params(labelbottom=False)
-    title = figure.suptitle(snapshot_title(shot), fontsize="medium")
+    title = figure.suptitle(snapshot_title(shot, channel_names), fontsize="medium")
 
     def redraw(new: Snapshot) -> None:
         for k, line in enumerate(inputs):
@@ -507,7 +513,7 @@ def draw_snapshot(figure: Figure, shot: Snapshot, channel_names: tuple[str, ...]
         axes[5].set_ylim(new.readout_limits)
         for cursor in cursors:
             cursor.set_xdata([new.step, new.step])
-        title.set_text(snapshot_title(new))
+        title.set_text(snapshot_title(new, channel_names))
 
     return redraw
 

@@ -254,3 +254,12 @@ def test_stepper_controls_redraw_in_place_as_a_fresh_figure_would(model_and_batc
     assert abs(pixels(stepper.image.value) - pixels(buffer.getvalue())).max() < 1e-6
     with pytest.raises(ValueError, match="step must be a whole number from 0 to 11, got 20"):
         GateStepper(model, batch, step=20)
+
+
+def test_a_one_hot_input_shows_as_its_symbol_in_the_title():
+    task = TemporalOrder(length=12)
+    model = SequenceModel("lstm", task.input_size, 4, task.output_size)
+    recording = record_steps(model, task.batch(2, torch.Generator().manual_seed(0)))
+    last = snapshot(recording, step=11)  # the last step reads E
+    assert "x = E;" in widgets.snapshot_title(last, tuple(TemporalOrder.SYMBOLS))
+    assert "x = (0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 1.00);" in widgets.snapshot_title(last)

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 bin=$(realpath "$1")
 shots=$(realpath -m "$2")
 here=tests/browser
-notebooks=(02_vanishing_gradients 04_gates)  # every notebook that shows an explorer
+notebooks=(02_vanishing_gradients 04_gates 08_inside_the_lstm)  # every notebook that shows an explorer
 
 if [ ! -x /usr/bin/chromium ]; then
     sudo=$([ "$(id -u)" -eq 0 ] || echo sudo)
