@@ -30,8 +30,8 @@
 # **Prerequisites**: notebook 02 (gradients through time, the adding problem, `fit`),
 # 04 (the forget gate and its bias) and 05 (the LSTM layer, parameter counts).
 #
-# **Time**: about 45 minutes. Executing the notebook takes about 40 seconds in the `ci` profile
-# and about 4 minutes in the `cpu` profile (2 cores).
+# **Time**: about 45 minutes. Executing the notebook takes about 25 seconds in the `ci` profile
+# and about 3.5 minutes in the `cpu` profile (2 cores).
 
 # %%
 import math
@@ -340,5 +340,5 @@ for name in ("lag_sweep", "gradient_flow"):
 # 3. Give the RNN a fairer chance: `experiments.run_experiment("lag_sweep", profile, steps=3 *
 #    profile.steps)`. Does the RNN's longest learned lag move? What does that say about the
 #    phrase "stops learning"?
-# 4. Set `COURSE_LSTM_PROFILE=cpu`, restart the kernel and run the notebook (about 4 minutes on
+# 4. Set `COURSE_LSTM_PROFILE=cpu`, restart the kernel and run the notebook (about 3.5 minutes on
 #    2 cores). Which of the asserted claims get stronger with more lags and seeds?
