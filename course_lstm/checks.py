@@ -55,6 +55,16 @@ def _randn(generator: torch.Generator, *shape: int) -> Tensor:
     return torch.randn(*shape, generator=generator, dtype=torch.float64)
 
 
+def _wrong_orders(correct: str, subject: str, layout: str, variant: Callable[[str], Callable]) -> dict[str, Callable]:
+    """A hint for every wrong order of the gate blocks ``correct`` (torch.nn's, e.g. "ifgo"):
+    ``variant(order)`` makes the mistake of reading them in ``order``."""
+    return {
+        f"your {subject} in the order {', '.join(order)}; torch.nn stacks them as "
+        f"{', '.join(correct)} ({layout})": variant(order)
+        for order in map("".join, itertools.permutations(correct)) if order != correct
+    }
+
+
 # --- 00: batch-first to time-first -----------------------------------------------------------
 
 
@@ -146,12 +156,9 @@ def _lstm_with_order(order: str) -> Callable:
 
 
 def _lstm_mistakes() -> dict[str, Callable]:
-    mistakes = {}
-    for order in map("".join, itertools.permutations("ifgo")):
-        if order != "ifgo":
-            mistakes[f"your gates read the weight blocks in the order {', '.join(order)}; torch.nn "
-                     "stacks them as i, f, g, o (rows 0:H input gate, H:2H forget, 2H:3H candidate, "
-                     "3H:4H output)"] = _lstm_with_order(order)
+    mistakes = _wrong_orders("ifgo", "gates read the weight blocks",
+                             "rows 0:H input gate, H:2H forget, 2H:3H candidate, 3H:4H output",
+                             _lstm_with_order)
 
     def no_tanh_on_cell(x, h, c, *weights):
         _, c_next = _lstm_reference(x, h, c, *weights)
@@ -215,12 +222,9 @@ def _update_with_order(order: str, candidate: Callable = torch.tanh, squash_cell
 
 
 def _update_mistakes() -> dict[str, Callable]:
-    mistakes = {
-        f"your update reads the blocks of gates in the order {', '.join(order)}; torch.nn stacks "
-        "them as i, f, g, o (columns 0:H input gate, H:2H forget, 2H:3H candidate, 3H:4H output)":
-            _update_with_order(order)
-        for order in map("".join, itertools.permutations("ifgo")) if order != "ifgo"
-    }
+    mistakes = _wrong_orders("ifgo", "update reads the blocks of gates",
+                             "columns 0:H input gate, H:2H forget, 2H:3H candidate, 3H:4H output",
+                             _update_with_order)
     mistakes["the candidate g takes tanh, not sigmoid: it must be able to lower the cell"] = (
         _update_with_order("ifgo", candidate=torch.sigmoid))
     mistakes["h' should be o * tanh(c'), not o * c': the tanh squashes the cell into (-1, 1)"] = (
@@ -336,12 +340,8 @@ def _gru_variant(order: str = "rzn", swap_z: bool = False, reset_before: bool = 
 
 
 def _gru_mistakes() -> dict[str, Callable]:
-    mistakes = {
-        f"your step reads the blocks of the weights in the order {', '.join(order)}; torch.nn "
-        "stacks them as r, z, n (rows 0:H reset gate, H:2H update gate, 2H:3H candidate)":
-            _gru_variant(order)
-        for order in map("".join, itertools.permutations("rzn")) if order != "rzn"
-    }
+    mistakes = _wrong_orders("rzn", "step reads the blocks of the weights",
+                             "rows 0:H reset gate, H:2H update gate, 2H:3H candidate", _gru_variant)
     mistakes["z is the share of the OLD state kept: h' = (1 - z) * n + z * h, not z * n + (1 - z) * h"] = (
         _gru_variant(swap_z=True))
     mistakes["torch.nn applies r after the product, r * (W_hn h + b_hn); you used W_hn (r * h) + b_hn, "
