@@ -123,17 +123,23 @@ def gradient_flow(profile: Profile) -> list[RunSpec]:
     ]
 
 
-def lag_sweep(profile: Profile) -> list[RunSpec]:
-    """Claim 1: success against lag T, tanh RNN (clipped) against LSTM (forget bias 1), on the
-    adding problem and the copy task."""
+def _over_lags(profile: Profile, models: tuple[tuple[str, str], ...]) -> list[RunSpec]:
+    """Each (label, kind) of ``models`` at the same width on the adding problem at each of the
+    profile's lags and the copy task at each copy lag, every seed; LSTMs with forget bias 1."""
     grid = [("adding", lag) for lag in profile.lags] + [("copy", lag) for lag in profile.copy_lags]
     return [
         RunSpec(label, kind, task, lag, seed, profile.hidden_size,
                 forget_bias=LSTM_FORGET_BIAS if kind == "lstm" else None)
         for task, lag in grid
-        for label, kind in (("RNN", "rnn"), ("LSTM", "lstm"))
+        for label, kind in models
         for seed in _seeds(profile)
     ]
+
+
+def lag_sweep(profile: Profile) -> list[RunSpec]:
+    """Claim 1: success against lag T, tanh RNN (clipped) against LSTM (forget bias 1), on the
+    adding problem and the copy task."""
+    return _over_lags(profile, (("RNN", "rnn"), ("LSTM", "lstm")))
 
 
 def equal_budget(profile: Profile) -> list[RunSpec]:
@@ -195,14 +201,7 @@ def clipping(profile: Profile) -> list[RunSpec]:
 def gru_comparison(profile: Profile) -> list[RunSpec]:
     """The GRU (Cho et al. 2014) against the LSTM at the same width on the lag sweep's tasks:
     the adding problem at each lag and the copy task at each copy lag."""
-    grid = [("adding", lag) for lag in profile.lags] + [("copy", lag) for lag in profile.copy_lags]
-    return [
-        RunSpec(label, kind, task, lag, seed, profile.hidden_size,
-                forget_bias=LSTM_FORGET_BIAS if kind == "lstm" else None)
-        for task, lag in grid
-        for label, kind in (("GRU", "gru"), ("LSTM", "lstm"))
-        for seed in _seeds(profile)
-    ]
+    return _over_lags(profile, (("GRU", "gru"), ("LSTM", "lstm")))
 
 
 EXPERIMENTS: dict[str, Callable[[Profile], list[RunSpec]]] = {
@@ -298,3 +297,18 @@ def format_table(table: list[dict]) -> str:
     lines.append(f"solved: held-out loss below {SOLVED_FRACTION:.0%} of the memoryless baseline; "
                  f"accuracy: mean over seeds{adding}")
     return "\n".join(lines)
+
+
+def report_shipped(name: str, profile: str = "gpu") -> dict | None:
+    """Print the shipped result of experiment ``name`` in ``profile`` (its success table and
+    where it came from) and return it; or say that none ships, and which command makes it."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; expected one of {', '.join(EXPERIMENTS)}")
+    shipped = results.shipped(name, profile)
+    if shipped is None:
+        print(f"{name}: no {profile}-profile result ships with this version of the course; produce it "
+              f"with `python -m course_lstm experiment {name} --profile {profile} --out course_lstm/results`.")
+        return None
+    print(format_table(success_table(shipped["rows"])))
+    print(f"measured in the {results.provenance_line(shipped)}")
+    return shipped

@@ -18,11 +18,10 @@ DASHES = ("-", "--", ":", "-.")
 TASK_NAMES = {"adding": "adding problem", "copy": "copy memory", "temporal_order": "temporal order"}
 
 
-def provenance_line(result: dict) -> str:
-    """One line saying where a result came from: profile, hardware, torch, date and commit."""
-    p = result["provenance"]
-    return (f"{p['profile']} profile, {p['device']}, torch {p['torch']}, {p['date'][:10]}, "
-            f"commit {p['git_commit'][:7]}")
+def _add_note(figure: Figure, note: str | None) -> None:
+    """Write ``note`` (e.g. where a result came from) in small grey type under the figure."""
+    if note:
+        figure.text(0.5, -0.02, note, ha="center", va="top", fontsize="small", color="0.35")
 
 
 def _check_rows(rows: Sequence[dict], needed: tuple[str, ...]) -> None:
@@ -36,7 +35,7 @@ def _check_rows(rows: Sequence[dict], needed: tuple[str, ...]) -> None:
 def success_figure(rows: Sequence[dict], title: str, note: str | None = None) -> Figure:
     """Fraction of seeds that solved each task against lag T, one panel per task, a line per model.
 
-    rows: ``run_experiment(...)["rows"]``. ``note`` (e.g. ``provenance_line(result)``) goes
+    rows: ``run_experiment(...)["rows"]``. ``note`` (e.g. ``results.provenance_line(result)``) goes
     under the panels.
     """
     _check_rows(rows, ("task", "lag", "label", "solved"))
@@ -62,8 +61,7 @@ def success_figure(rows: Sequence[dict], title: str, note: str | None = None) ->
         ax.set_title(TASK_NAMES.get(task, task))
         ax.legend(fontsize="small")
     figure.suptitle(title)
-    if note:
-        figure.text(0.5, -0.02, note, ha="center", va="top", fontsize="small", color="0.35")
+    _add_note(figure, note)
     return figure
 
 
@@ -96,8 +94,7 @@ def accuracy_figure(rows: Sequence[dict], task: str, title: str, chance: float |
     ax.set_ylabel("held-out accuracy (fraction)")
     ax.set_title(title)
     ax.legend(fontsize="small")
-    if note:
-        figure.text(0.5, -0.02, note, ha="center", va="top", fontsize="small", color="0.35")
+    _add_note(figure, note)
     return figure
 
 
@@ -125,6 +122,5 @@ def gradient_figure(rows: Sequence[dict], title: str, note: str | None = None) -
         ax.legend(fontsize="small")
     axes[0].set_ylabel("gradient norm (mean over the batch)")
     figure.suptitle(title)
-    if note:
-        figure.text(0.5, -0.02, note, ha="center", va="top", fontsize="small", color="0.35")
+    _add_note(figure, note)
     return figure

@@ -117,6 +117,13 @@ def load(path: str | Path) -> dict:
     return validate(data, source=str(path))
 
 
+def provenance_line(result: dict) -> str:
+    """One line saying where a result came from: profile, hardware, torch, date and commit."""
+    p = result["provenance"]
+    return (f"{p['profile']} profile, {p['device']}, torch {p['torch']}, {p['date'][:10]}, "
+            f"commit {p['git_commit'][:7]}")
+
+
 def shipped(experiment: str, profile: str = "gpu") -> dict | None:
     """The shipped full-scale result of ``experiment``, or None where none has been produced."""
     path = SHIPPED / f"{experiment}-{profile}.json"

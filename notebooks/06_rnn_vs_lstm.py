@@ -297,23 +297,19 @@ for lag in profile.copy_lags:
 # that produced them.
 
 # %%
-for name in ("lag_sweep", "gradient_flow"):
-    shipped = results.shipped(name, "gpu")
-    if shipped is None:
-        print(f"{name}: no full-scale (gpu) result ships with this version of the course; "
-              f"produce it with `python -m course_lstm experiment {name} --profile gpu`.")
-    elif name == "lag_sweep":
-        print(experiments.format_table(experiments.success_table(shipped["rows"])))
-        plots.success_figure([row for row in shipped["rows"] if row["task"] == "adding"],
-                             "Full scale: the adding problem", note=plots.provenance_line(shipped))
-        plt.show()
-        plots.accuracy_figure(shipped["rows"], "copy", "Full scale: copy memory", chance=1 / 8,
-                              note=plots.provenance_line(shipped))
-        plt.show()
-    else:
-        plots.gradient_figure(shipped["rows"], "Full scale: gradient norms through time",
-                              note=plots.provenance_line(shipped))
-        plt.show()
+shipped = experiments.report_shipped("lag_sweep")
+if shipped is not None:
+    plots.success_figure([row for row in shipped["rows"] if row["task"] == "adding"],
+                         "Full scale: the adding problem", note=results.provenance_line(shipped))
+    plt.show()
+    plots.accuracy_figure(shipped["rows"], "copy", "Full scale: copy memory", chance=1 / 8,
+                          note=results.provenance_line(shipped))
+    plt.show()
+shipped = experiments.report_shipped("gradient_flow")
+if shipped is not None:
+    plots.gradient_figure(shipped["rows"], "Full scale: gradient norms through time",
+                          note=results.provenance_line(shipped))
+    plt.show()
 
 # %% [markdown]
 # ## Summary

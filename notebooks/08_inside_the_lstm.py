@@ -38,7 +38,7 @@
 import matplotlib.pyplot as plt
 import torch
 
-from course_lstm import experiments, plots, results
+from course_lstm import experiments, plots
 from course_lstm.checks import check
 from course_lstm.diagnostics import record_gates
 from course_lstm.experiments import RunSpec, train_run
@@ -395,13 +395,7 @@ assert solved["bias 0"] <= solved["bias 1"]
 # once it has been run:
 
 # %%
-shipped_bias = results.shipped("forget_bias", "gpu")
-if shipped_bias is None:
-    print("No GPU-scale forget_bias result ships with this version of the course yet; "
-          "produce one with: python -m course_lstm experiment forget_bias --profile gpu")
-else:
-    print(experiments.format_table(experiments.success_table(shipped_bias["rows"])))
-    print(plots.provenance_line(shipped_bias))
+experiments.report_shipped("forget_bias");
 
 # %% [markdown]
 # ## 7. Remove a gate: what breaks?
@@ -560,13 +554,7 @@ assert growth["LSTM"] < 2, "with a forget gate it levels off"
 # run:
 
 # %%
-shipped_ablation = results.shipped("gate_ablation", "gpu")
-if shipped_ablation is None:
-    print("No GPU-scale gate_ablation result ships with this version of the course yet; "
-          "produce one with: python -m course_lstm experiment gate_ablation --profile gpu")
-else:
-    print(experiments.format_table(experiments.success_table(shipped_ablation["rows"])))
-    print(plots.provenance_line(shipped_ablation))
+experiments.report_shipped("gate_ablation");
 
 # %% [markdown]
 # ## Summary

@@ -290,14 +290,10 @@ for width in (H, probe["RNN (equal budget)"].hidden_size, 4 * H):
 # steps and 5 seeds; its result ships with the course once produced on a GPU:
 
 # %%
-shipped = results.shipped("equal_budget", "gpu")
-if shipped is None:
-    print("equal_budget: no full-scale (gpu) result ships with this version of the course; produce "
-          "it with `python -m course_lstm experiment equal_budget --profile gpu --out course_lstm/results`.")
-else:
-    print(experiments.format_table(experiments.success_table(shipped["rows"])))
+shipped = experiments.report_shipped("equal_budget")
+if shipped is not None:
     plots.success_figure(shipped["rows"], "Full scale: LSTM against RNN at equal width and budget",
-                         note=plots.provenance_line(shipped))
+                         note=results.provenance_line(shipped))
     plt.show()
 
 # %% [markdown]

@@ -286,14 +286,10 @@ for label in ("GRU", "LSTM"):
 # Full-scale results of this experiment, when they ship:
 
 # %%
-shipped = results.shipped("gru_comparison")
-if shipped is None:
-    print("No GPU-scale result of gru_comparison ships yet: "
-          "`python -m course_lstm experiment gru_comparison --profile gpu` produces it.")
-else:
-    print(experiments.format_table(experiments.success_table(shipped["rows"])))
+shipped = experiments.report_shipped("gru_comparison")
+if shipped is not None:
     plots.success_figure(shipped["rows"], "GRU against LSTM at full scale",
-                         plots.provenance_line(shipped))
+                         results.provenance_line(shipped))
     plt.show()
 
 # %% [markdown]

@@ -164,3 +164,18 @@ def test_runs_use_the_profiles_implementation():
     assert ablation.without_gate is not None and ablation.implementation is None
     fast = profile.__class__(**{**profile.to_dict(), "steps": 1})
     assert experiments.train_run(ablation, fast)["implementation"] == "torch"
+
+
+def test_report_shipped_prints_the_result_or_the_command_that_makes_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(results, "SHIPPED", tmp_path)
+    assert experiments.report_shipped("clipping") is None
+    said = capsys.readouterr().out
+    assert "clipping: no gpu-profile result ships" in said
+    assert "python -m course_lstm experiment clipping --profile gpu --out course_lstm/results" in said
+    results.save(experiments.run_experiment("clipping", "ci", progress=False, steps=1, eval_every=1), tmp_path)
+    shipped = experiments.report_shipped("clipping", "ci")
+    said = capsys.readouterr().out
+    assert shipped is not None and shipped["experiment"] == "clipping"
+    assert "RNN, no clipping" in said and f"measured in the {results.provenance_line(shipped)}" in said
+    with pytest.raises(ValueError, match="unknown experiment 'clip'"):
+        experiments.report_shipped("clip")

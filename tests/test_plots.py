@@ -66,7 +66,7 @@ def test_empty_or_foreign_rows_are_refused():
 
 def test_a_real_result_plots_and_names_its_provenance():
     result = experiments.run_experiment("gradient_flow", "ci", progress=False, steps=2, eval_every=1)
-    line = plots.provenance_line(results.validate(result))
+    line = results.provenance_line(results.validate(result))
     assert line.startswith("ci profile, CPU") and "torch" in line
     plt.close(plots.gradient_figure(result["rows"], "title", note=line))
     plt.close(plots.success_figure(result["rows"], "title"))
