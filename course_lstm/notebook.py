@@ -40,34 +40,44 @@ def setup(seed: int = 0) -> Profile:
     return profile
 
 
+# The largest difference that counts as rounding, by dtype: two or more decades above what
+# float64 (about 1e-16 per operation) and float32 (about 1e-7) rounding give in these
+# computations, so that any CPU's kernels land on the same side of it.
+ROUNDING = {torch.float64: 1e-12, torch.float32: 1e-5, torch.bfloat16: 1e-1, torch.float16: 1e-2}
+
+
+def rounding_bound(ours: torch.Tensor, reference: torch.Tensor) -> float:
+    """The rounding bound of the less precise of the two dtypes; 0 for integers and booleans."""
+    return max(ROUNDING.get(ours.dtype, 0.0), ROUNDING.get(reference.dtype, 0.0))
+
+
 def compare(name: str, ours: torch.Tensor, reference: torch.Tensor) -> str:
-    """One line in the spirit of Karpathy's cmp(): exact / allclose / max difference.
+    """One line in the spirit of Karpathy's cmp(): allclose, and the largest difference.
 
     ours, reference: tensors of the same shape (e.g. our LSTM's output and nn.LSTM's).
-    The difference is reported against fixed bounds (1e-12, the scale of float64 rounding in
-    these computations; 1e-6, that of float32) rather than to the last digit, which depends on
-    the CPU and BLAS: the line reads the same on any machine.
+    A difference within rounding is reported as the bound it stays under (``< 1e-12`` in
+    float64, ``< 1e-05`` in float32), never to the digit: whether two computations agree
+    bit for bit, and their last digits, depend on the CPU's kernels, and the line must read
+    the same on any machine. A larger difference is printed with its value.
     """
     if ours.shape != reference.shape:
         return f"{name:<24} shapes differ: {tuple(ours.shape)} vs {tuple(reference.shape)}"
-    exact = torch.equal(ours, reference)
-    close = torch.allclose(ours, reference, rtol=1e-5, atol=1e-7)
-    difference = (ours - reference).abs().max().item()
-    if difference == 0:
-        bound = "0"
-    elif difference <= 1e-12:
-        bound = "< 1e-12"
-    elif difference <= 1e-6:
-        bound = "< 1e-6"
+    bound = rounding_bound(ours, reference)
+    dtype = torch.promote_types(ours.dtype, reference.dtype)
+    close = torch.allclose(ours.to(dtype), reference.to(dtype), rtol=1e-5, atol=1e-7)
+    difference = (ours.to(dtype) - reference.to(dtype)).abs().max().item() if ours.numel() else 0.0
+    if difference <= bound:
+        shown = f"< {bound:.0e}" if bound else "0"
     else:
-        bound = f"= {difference:.1e}"
-    return f"{name:<24} exact: {exact!s:<5}  allclose: {close!s:<5}  max diff {bound}"
+        shown = f"= {difference:.1e}"
+    return f"{name:<24} allclose: {close!s:<5}  max diff {shown}"
 
 
 def agree(name: str, ours: torch.Tensor, reference: torch.Tensor) -> None:
-    """Print ``compare``'s line and stop the notebook (AssertionError) if the two differ: the
-    one visible line that shows, and checks, that a hand-built piece equals the reference."""
+    """Print ``compare``'s line and stop the notebook (AssertionError) unless the two agree to
+    rounding: the one visible line that shows, and checks, that a hand-built piece equals the
+    reference."""
     line = compare(name, ours, reference)
     print(line)
-    if "allclose: True" not in line:
-        raise AssertionError(f"{name} does not match the reference: {line}")
+    if not line.endswith(f"max diff < {rounding_bound(ours, reference):.0e}") and not line.endswith("max diff 0"):
+        raise AssertionError(f"{name} does not match the reference to rounding: {line}")
