@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 ENVIRONMENT_VARIABLE = "COURSE_LSTM_PROFILE"
+THREADS_VARIABLE = "COURSE_LSTM_THREADS"  # overrides the profile's threads (the portability matrix uses 2)
 
 
 @dataclass(frozen=True)
@@ -80,12 +81,23 @@ def get_profile(name: str | None = None) -> Profile:
     return profile
 
 
+def threads_wanted(profile: Profile) -> int | None:
+    """CPU threads: COURSE_LSTM_THREADS if set (a positive integer), else the profile's."""
+    value = os.environ.get(THREADS_VARIABLE)
+    if value is None:
+        return profile.threads
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{THREADS_VARIABLE} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def apply_threads(profile: Profile) -> None:
     """Use the profile's number of CPU threads. The ci and cpu models are small: one thread is
     as fast as two on an idle machine, and ten times faster on a busy one (measured on 2 cores:
     the ci lag sweep took 29 s with one thread and 309 s with two while other jobs ran)."""
-    if profile.threads is not None:
-        torch.set_num_threads(profile.threads)
+    threads = threads_wanted(profile)
+    if threads is not None:
+        torch.set_num_threads(threads)
 
 
 def active_profile() -> Profile:
