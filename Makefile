@@ -8,13 +8,17 @@ INSTALLED := $(VENV)/.installed
 # The tests' tensors are small: one CPU thread is as fast, and far faster on a busy machine.
 TEST_ENV := COURSE_LSTM_PROFILE=ci OMP_NUM_THREADS=1
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+# pytest-xdist: one worker per core, each taking whole files (a notebook's cells share one kernel)
+PARALLEL := -n auto --dist loadfile
+# The portability matrix's hardware settings (tools/portability.py lists them)
+SETTINGS ?= default,sse41,avx2,threads2
 # Extra pip install options; offline from `make wheelhouse`: PIP_OPTIONS="--no-index --find-links wheelhouse"
 PIP_OPTIONS ?=
 # 3.11.5 or newer: a pinned dependency (soupsieve) needs it.
 CHECK_PYTHON := $(PYTHON) -c 'import sys; v = sys.version_info[:3]; sys.exit(0 if v[:2] == (3, 11) and v[2] >= 5 else f"course-lstm needs Python 3.11.5 or a later 3.11, but $(PYTHON) is {v[0]}.{v[1]}.{v[2]}: run make PYTHON=/path/to/python3.11")'
 PROFILE ?= ci
 
-.PHONY: setup lab test test-unit test-notebooks test-browser notebooks student course wheelhouse clean
+.PHONY: setup lab test test-unit test-notebooks test-portability test-browser notebooks student course wheelhouse clean
 
 $(INSTALLED): pyproject.toml constraints.txt
 	@$(CHECK_PYTHON)
@@ -28,13 +32,18 @@ lab: $(INSTALLED)  ## open JupyterLab on the course notebooks
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks
 
 test: $(INSTALLED)  ## unit tests and every notebook under nbval, in the ci profile
-	$(TEST_ENV) $(BIN)/python -m pytest tests notebooks $(NBVAL)
+	$(TEST_ENV) $(BIN)/python -m pytest $(PARALLEL) tests notebooks $(NBVAL)
 
 test-unit: $(INSTALLED)  ## unit tests only
-	$(TEST_ENV) $(BIN)/python -m pytest tests
+	$(TEST_ENV) $(BIN)/python -m pytest $(PARALLEL) tests
 
 test-notebooks: $(INSTALLED)  ## notebooks only, under strict nbval
-	$(TEST_ENV) $(BIN)/python -m pytest notebooks $(NBVAL)
+	$(TEST_ENV) $(BIN)/python -m pytest $(PARALLEL) notebooks $(NBVAL)
+
+# Strict nbval of every notebook as if on other CPUs (instruction sets, threads); assert margins
+# in _build/portability/margins.md. One setting: make test-portability SETTINGS=sse41
+test-portability: $(INSTALLED)  ## every notebook under strict nbval in each hardware setting
+	$(BIN)/python tools/portability.py --settings $(SETTINGS) --out _build/portability
 
 # Installs Debian's chromium (apt-get) and playwright-core (npm ci) when missing.
 BROWSER_SHOTS ?= _build/browser
