@@ -187,21 +187,54 @@ class TestStudentCopy:
             stored = "".join(o.get("data", {}).get("text/plain", "") for o in original.cells[check_cell].outputs)
             assert stored.startswith("Correct"), f"the solution of {name} should pass its check: {stored!r}"
 
-    def test_runs_up_to_the_first_exercise_and_stops_there(self, source, student_folder, monkeypatch):
-        monkeypatch.setenv("COURSE_LSTM_PROFILE", "ci")
-        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    def test_stops_at_the_first_exercise(self, source, student_folder):
+        """Without executing the copy a second time: up to the first exercise its cells are the
+        source's (which nbval runs), the stub raises NotImplementedError when called (tested
+        above), and so the copy stops at the first cell after the exercise that uses the learner's
+        function outside ``check``. That cell must come after the check, before the next exercise."""
         student = nbformat.read(student_folder / source.name, as_version=4)
         exercises = tagged(student, EXERCISE_TAG)
-        first = function_of(student.cells[exercises[0]].source).name
-        with pytest.raises(CellExecutionError) as raised:
-            NotebookClient(student, timeout=300, kernel_name="python3",
-                           resources={"metadata": {"path": str(student_folder)}}).execute()
-        assert raised.value.ename == "NotImplementedError", str(raised.value)
-        failed = [i for i, cell in enumerate(student.cells) if cell.cell_type == "code"
-                  and any(o.output_type == "error" for o in cell.outputs)]
-        assert len(failed) == 1
-        assert exercises[0] < failed[0] < (exercises[1] if len(exercises) > 1 else len(student.cells))
-        assert f"write {first}" in raised.value.evalue
-        check_cell, _ = checked_name(student, first)
-        verdict = "".join(o.get("data", {}).get("text/plain", "") for o in student.cells[check_cell].outputs)
-        assert verdict.startswith("Not written yet"), verdict
+        name = function_of(student.cells[exercises[0]].source).name
+        check_cell, _ = checked_name(student, name)
+        users = [i for i, cell in enumerate(student.cells) if i > exercises[0]
+                 and cell.cell_type == "code" and uses_outside_check(cell.source, name)]
+        assert users, f"no cell after the exercise calls {name}: the student copy would run on"
+        following = exercises[1] if len(exercises) > 1 else len(student.cells)
+        assert exercises[0] < check_cell < users[0] < following, (exercises, check_cell, users)
+
+
+def uses_outside_check(source: str, name: str) -> bool:
+    """Does this cell's code use ``name`` other than as the function handed to ``check(...)``?"""
+    tree = ast.parse(source)
+    handed_to_check = {id(call.args[1]) for call in ast.walk(tree) if isinstance(call, ast.Call)
+                       and isinstance(call.func, ast.Name) and call.func.id == "check" and len(call.args) > 1}
+    return any(isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load)
+               and id(node) not in handed_to_check for node in ast.walk(tree))
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("check('x', f)\n", False), ("y = f(1)\n", True), ("check('x', f)\nprint(helper(f))\n", True),
+    ("g = 1\n", False),
+])
+def test_uses_outside_check(source, expected):
+    assert uses_outside_check(source, "f") == expected
+
+
+def test_a_student_copy_runs_up_to_its_exercise_and_stops_there(tmp_path):
+    """The whole path once, in a real kernel, on a three-cell notebook: the stub is answered
+    kindly by check, and the first cell that calls it stops the notebook."""
+    source = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("def double(x):\n    \"\"\"x -> 2 x.\"\"\"\n    return 2 * x\n",
+                                  metadata={"tags": [SOLUTION_TAG]}),
+        nbformat.v4.new_code_cell("from course_lstm.checks import check\ncheck('to_time_major', double)"),
+        nbformat.v4.new_code_cell("double(1)"),
+        nbformat.v4.new_code_cell("print('not reached')"),
+    ])
+    student = student_copy(source)
+    with pytest.raises(CellExecutionError) as raised:
+        NotebookClient(student, timeout=60, kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert raised.value.ename == "NotImplementedError" and "write double" in raised.value.evalue
+    verdict = "".join(o.get("data", {}).get("text/plain", "") for o in student.cells[1].outputs)
+    assert verdict.startswith("Not written yet"), verdict
+    assert [bool(cell.outputs) for cell in student.cells] == [False, True, True, False]
