@@ -95,6 +95,15 @@ for name, p in PROFILES.items():
 # To run the laptop-sized experiments, start JupyterLab with
 # `COURSE_LSTM_PROFILE=cpu make lab`, or set `os.environ["COURSE_LSTM_PROFILE"] = "cpu"` before
 # the first cell. Nothing in a notebook names a device: with a GPU present, the experiments use it.
+#
+# **Your numbers and ours.** Every notebook is seeded, so re-running it on your machine gives
+# the same numbers each time. They need not be the numbers stored in the notebook: PyTorch's
+# kernels (oneDNN, MKL) pick their instructions by CPU, so a training run on another processor
+# rounds differently, and after a few hundred steps those roundings add up to another loss.
+# Shapes, counts and "our code equals `torch.nn`" come out the same everywhere; CI compares
+# those outputs as text. The outputs of training are not compared (their cells are tagged
+# `nbval-ignore-output`): what a run shows is checked by an `assert` right after it, with a
+# margin measured under several CPU settings (`make test-portability`).
 
 # %% [markdown]
 # ## How exercises work

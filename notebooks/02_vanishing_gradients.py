@@ -228,7 +228,7 @@ plt.title(r"Gain $\gamma \leq 1$: the gradient vanishes; $\gamma \geq 2$: it exp
 plt.legend(title="gain, fitted factor", loc="upper left", bbox_to_anchor=(1, 1))
 plt.show()
 
-# %%
+# %% tags=["nbval-ignore-output"]
 print("gain   r (fitted)   far end / near end")
 for gain in GAINS:
     ratio = (flows[gain].h[0] / flows[gain].h[-1]).item()
@@ -314,7 +314,7 @@ check("clip_grad_norm", clip_grad_norm)
 # by your function and by `torch.nn.utils.clip_grad_norm_` (which clips the `.grad` of the
 # parameters in place and returns the norm before clipping).
 
-# %%
+# %% tags=["nbval-ignore-output"]
 torch.manual_seed(0)
 exploding = rnn_with_gain(3.0, H)
 adding.loss_fn(exploding(batch.x), batch).backward()
@@ -333,12 +333,14 @@ print(f"gradient norm before clipping: {norm_before:.1e}")
 assert norm_before > 1e6, "expected an exploding gradient at gain 3"
 
 # %% [markdown]
-# Not bit-exact: torch divides by $\|g\| + 10^{-6}$, so that an all-zero gradient does not
-# divide by zero. From here on we use torch's version (`fit(..., clip=1.0)` calls it).
+# Equal to rounding, but not necessarily bit for bit: torch computes the total norm as the norm
+# of the per-tensor norms, a different order of summation from ours, and at a norm this
+# large its guard against an all-zero gradient (it divides by $\|g\| + 10^{-6}$) changes
+# nothing. From here on we use torch's version (`fit(..., clip=1.0)` calls it).
 #
 # What does one plain gradient-descent step do with and without the clip? Learning rate 0.01:
 
-# %%
+# %% tags=["nbval-ignore-output"]
 def after_one_step(
     model: SequenceModel, grads: list[torch.Tensor], lr: float
 ) -> tuple[float, float]:
@@ -449,7 +451,7 @@ assert abs(constant_mse - 1 / 6) < 0.01, "the constant 1 should score the baseli
 # held-out batch) for the same number of steps at each of the profile's lags. One seed here;
 # notebook 06 runs several.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 print(f"profile {profile.name}: lags {profile.lags}, hidden size {profile.hidden_size}, "
       f"{profile.steps} steps, batch {profile.batch_size}, lr {profile.lr}")
 final_loss = {}
@@ -480,7 +482,8 @@ plt.title(f"The RNN learns T = {lags[0]}, but at T = {lags[-1]} it stays near th
 plt.legend(loc="upper left", bbox_to_anchor=(1, 1))
 plt.show()
 assert final_loss[lags[0]] < 0.5 * adding.baseline, "expected the RNN to learn the shortest lag"
-assert final_loss[lags[-1]] > 0.75 * adding.baseline, "expected the RNN to fail at the longest lag"
+# 1/2 of the baseline is what remembering only the nearer number scores: the RNN stays above it
+assert final_loss[lags[-1]] > 0.6 * adding.baseline, "expected the RNN to fail at the longest lag"
 
 # %% [markdown]
 # **What this run can and cannot show.** In the `ci` profile (two lags, 5 and 25; 32 hidden

@@ -549,7 +549,7 @@ plt.show()
 # Here is a first look: an LSTM of the profile's width, its forget bias at 1 (section 6),
 # trained with `fit` (notebook 02) on the adding problem until it solves it.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 adding = AddingProblem(length=profile.probe_lag)
 torch.manual_seed(0)
 trained = SequenceModel("lstm", adding.input_size, profile.hidden_size, adding.output_size,
@@ -575,7 +575,7 @@ GateStepper(trained, examples, channel_names=("value", "marker"))
 # over all eight sequences, the cell changes most at the marked steps; the picture is the
 # stepper's for sequence 0 after its last step.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 recording = record_steps(trained, examples)  # gates and states, each (N, T, H)
 c = recording.gates.c
 moves = (c - torch.cat([torch.zeros_like(c[:, :1]), c[:, :-1]], dim=1)).abs().mean(-1)  # (N, T)

@@ -415,7 +415,7 @@ assert 1.8 < wide / profile.hidden_size < 2.3, "the equal-budget RNN is about tw
 # parameters), and an RNN of the same budget. Here is a preview at one lag, the profile's
 # `probe_lag` (the full experiment sweeps every lag and seed):
 
-# %%
+# %% tags=["nbval-ignore-output"]
 preview = experiments.run_experiment("equal_budget", profile, progress=False, lags=(profile.probe_lag,))
 table = experiments.success_table(preview["rows"])
 print(experiments.format_table(table))

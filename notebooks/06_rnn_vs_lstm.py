@@ -146,7 +146,7 @@ agree("decay_per_step vs package", torch.tensor(decay_per_step(first_run)),
 # %% [markdown]
 # Applied to every run:
 
-# %%
+# %% tags=["nbval-ignore-output"]
 rates = {}
 print(f"{'model':<6}{'seed':>5}  {'path':<6}{'r at init':>11}{'r trained':>11}   solved")
 for row in flow["rows"]:
@@ -158,7 +158,7 @@ for row in flow["rows"]:
         rates[row["label"], path, row["seed"]] = (r_init, r_trained)
         print(f"{row['label']:<6}{row['seed']:>5}  {path:<6}{r_init:>11.3f}{r_trained:>11.3f}   {row['solved']}")
 
-# %%
+# %% tags=["nbval-ignore-output"]
 seeds = range(profile.seeds)
 for seed in seeds:
     assert rates["LSTM", "h", seed][0] > rates["RNN", "h", seed][0] + 0.05, (
@@ -194,7 +194,7 @@ print(f"trained LSTM, ||dL/dc_0|| / ||dL/dc_T-1||: {', '.join(f'{v:.2g}' for v i
 # every seed. (In the `cpu` profile that is 36 runs; the `ci` profile runs a small version of
 # the same sweep.)
 
-# %%
+# %% tags=["nbval-ignore-output"]
 sweep = experiments.run_experiment("lag_sweep", profile, progress=False)
 table = experiments.success_table(sweep["rows"])
 print(experiments.format_table(table))
@@ -241,7 +241,7 @@ plt.show()
 # Where does each model stop learning? Call a lag *learned* by a model when at least half of its
 # seeds solved it; the longest such lag is where the model still works in this sweep.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 def longest_learned(table: list[dict], task: str, model: str) -> int | None:
     """The largest lag of ``task`` at which at least half the seeds of ``model`` solved it."""
     learned = [e["lag"] for e in table if e["task"] == task and e["model"] == model and e["success_rate"] >= 0.5]
@@ -269,12 +269,18 @@ for lag in profile.copy_lags:
     assert lstm > rnn + 0.03, f"copy T = {lag}: the LSTM should recall above chance, got {lstm:.2f}"
 
 # %% [markdown]
-# **What this supports.** On the adding problem the LSTM learns every lag of the sweep, and the
-# RNN only the shortest. (When we ran the `cpu` profile, lags 10 to 100 with 3 seeds and 1500
-# steps, the RNN solved $T = 10$ and nothing beyond, the LSTM every lag up to $T = 100$ in all
-# three seeds.) The copy task is harder
-# than its size suggests: in these budgets neither model solves it, but the LSTM recalls
-# clearly above chance while the RNN stays exactly at chance, $1/8$.
+# **What this run supports.** The lines above print, for this run, the longest lag at which
+# each model solved the adding problem in at least half its seeds; the asserts check what a run
+# of this size can carry: at no lag did the RNN solve more often than the LSTM, at the longest
+# lag the LSTM solved and the RNN did not, and on the copy task the LSTM recalled above chance
+# while the RNN stayed at chance ($1/8$, within 0.03). Neither model solves the copy task in
+# these budgets.
+#
+# That is a demonstration, not the evidence. The `ci` profile has two lags and two seeds, and
+# the `cpu` profile three seeds: too few to say *where* each model stops, or how often, with any
+# interval around it. The claim rests on a study with a protocol fixed in advance, a tuning
+# budget for each model and at least five evaluation seeds, shipped with the course as data
+# (section 4 shows it once it ships).
 #
 # **What it does not.**
 # - *Fewer parameters*: the LSTM here has about four times the RNN's parameters (the table's
@@ -320,8 +326,9 @@ if shipped is not None:
 # - The gradient reaching step $t$ shrinks about geometrically with the distance to the loss;
 #   `decay_per_step` summarises it as one factor $r$. At initialisation both models' gradients
 #   vanish (the LSTM's more slowly); after training, the LSTM's cell carries it with $r \approx 1$.
-# - On the adding problem the LSTM learned every lag of the sweep; the RNN only the shortest.
-#   On the copy task neither finished in these budgets, the LSTM above chance, the RNN at it.
+# - In this run's sweep the LSTM solved the adding problem at the longest lag and the RNN did
+#   not; on the copy task neither finished in these budgets, the LSTM above chance, the RNN at
+#   it. A run this small demonstrates the comparison; the evidence is the shipped study.
 # - The result holds for one shared recipe and equal width, which gives the LSTM four times
 #   the parameters: notebook 09 tests the claim at an equal budget.
 #

@@ -207,7 +207,7 @@ plt.show()
 # the copy task; we leave it out here (`copy_lags=()`): at the `ci` and `cpu` scales neither model
 # solves it, and it would triple the time. Exercise 4 runs it.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 comparison = experiments.run_experiment("gru_comparison", profile, progress=False, copy_lags=())
 table = experiments.success_table(comparison["rows"])
 print(experiments.format_table(table))
@@ -245,7 +245,7 @@ plt.show()
 # half of their runs, and, over those lags, the GRU's median number of steps to solve is below
 # the LSTM's.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 def median_steps_to_solve(label: str) -> int:
     """Median training steps to solve, over the runs of `label` that solved, lags <= probe lag."""
     steps = sorted(row["solved_at"] for row in comparison["rows"]
