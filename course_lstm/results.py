@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import platform
+import re
 import subprocess
 from pathlib import Path
 
@@ -38,6 +40,35 @@ def device_name(device: str | torch.device) -> str:
     return f"CPU ({platform.machine()}, {threads} thread{'' if threads == 1 else 's'})"
 
 
+def cpu_model() -> str:
+    """The CPU's model name as the operating system reports it ("unknown" where it does not)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def hardware() -> dict:
+    """What a CPU result depends on: the CPU model, the instruction set ATen's kernels use, the
+    threads, the MKL and oneDNN versions, and the environment variables that limit them."""
+    config = torch.__config__.show()
+    mkl = re.search(r"Math Kernel Library Version ([\w.]+)", config)
+    onednn = re.search(r"MKL-DNN v([\w.]+)", config)
+    return {
+        "cpu": cpu_model(),
+        "machine": platform.machine(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "threads": torch.get_num_threads(),
+        "mkl": mkl.group(1) if mkl else "none",
+        "onednn": onednn.group(1) if onednn else "none",
+        "isa_limits": {key: os.environ[key] for key in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")
+                       if key in os.environ},
+    }
+
+
 def git_commit() -> str:
     """The project's git commit, with "+dirty" when the working tree has changes; "unknown"
     outside a git checkout (an installed package)."""
@@ -63,8 +94,9 @@ def now() -> str:
 def provenance(
     profile: str, device: str, wall_seconds: float, command: str, commit: str, started: str
 ) -> dict:
-    """Where a result came from: hardware, versions, the commit and date (UTC) at the start of
-    the run (read them before running: the tree may change while it runs), and its wall time."""
+    """Where a result came from: hardware (``hardware()``), versions, the commit and date (UTC)
+    at the start of the run (read them before running: the tree may change while it runs), and
+    its wall time."""
     return {
         "profile": profile,
         "device": device_name(device),
@@ -75,6 +107,7 @@ def provenance(
         "date": started,
         "wall_seconds": round(wall_seconds, 1),
         "command": command,
+        "hardware": hardware(),
     }
 
 
@@ -120,7 +153,10 @@ def load(path: str | Path) -> dict:
 def provenance_line(result: dict) -> str:
     """One line saying where a result came from: profile, hardware, torch, date and commit."""
     p = result["provenance"]
-    return (f"{p['profile']} profile, {p['device']}, torch {p['torch']}, {p['date'][:10]}, "
+    cpu = p.get("hardware", {})
+    where = p["device"] if not (cpu and p["device"].startswith("CPU")) else (
+        f"{cpu['cpu']} ({cpu['cpu_capability']}, {cpu['threads']} thread{'' if cpu['threads'] == 1 else 's'})")
+    return (f"{p['profile']} profile, {where}, torch {p['torch']}, {p['date'][:10]}, "
             f"commit {p['git_commit'][:7]}")
 
 

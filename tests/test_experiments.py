@@ -96,6 +96,16 @@ class TestResults:
         assert provenance["device"].startswith("CPU")
         commit = provenance["git_commit"].removesuffix("+dirty")
         assert commit == "unknown" or len(commit) == 40
+        hardware = provenance["hardware"]
+        assert hardware["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+        assert hardware["threads"] == torch.get_num_threads() and hardware["cpu"] == results.cpu_model()
+        assert set(hardware) >= {"machine", "mkl", "onednn", "isa_limits"}
+
+    def test_provenance_names_the_instruction_set_limits_it_ran_under(self, monkeypatch):
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+        for other in ("ATEN_CPU_CAPABILITY", "MKL_CBWR"):
+            monkeypatch.delenv(other, raising=False)
+        assert results.hardware()["isa_limits"] == {"ONEDNN_MAX_CPU_ISA": "AVX2"}
 
     def test_missing_field_is_named(self, tmp_path):
         result = self.result()

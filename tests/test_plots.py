@@ -67,7 +67,8 @@ def test_empty_or_foreign_rows_are_refused():
 def test_a_real_result_plots_and_names_its_provenance():
     result = experiments.run_experiment("gradient_flow", "ci", progress=False, steps=2, eval_every=1)
     line = results.provenance_line(results.validate(result))
-    assert line.startswith("ci profile, CPU") and "torch" in line
+    assert line.startswith(f"ci profile, {results.cpu_model()} ({torch.backends.cpu.get_cpu_capability()}, ")
+    assert "torch" in line
     plt.close(plots.gradient_figure(result["rows"], "title", note=line))
     plt.close(plots.success_figure(result["rows"], "title"))
 

@@ -18,6 +18,9 @@ import textwrap
 from pathlib import Path
 
 import assert_margins
+import torch
+
+from course_lstm import results
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {
@@ -32,6 +35,9 @@ STARTUP = """\
 import sys
 sys.path.insert(0, {tools!r})
 import assert_margins
+import torch
+
+from course_lstm import results
 assert_margins.install({records!r})
 """
 
@@ -78,9 +84,14 @@ def main(argv: list[str]) -> int:
     failed = [name for name in names if run_setting(name, args.out, args.workers, args.notebooks) != 0]
     rows = assert_margins.summarise({n: args.out / n / "asserts.jsonl" for n in names}, ROOT / "notebooks")
     report = args.out / "margins.md"
+    cpu = results.hardware()
     report.write_text(
         "Smallest relative slack of each notebook assert's comparisons, per setting "
-        "(negative: it failed; tightest first).\n\n" + assert_margins.markdown(rows, names),
+        "(negative: it failed; tightest first).\n\n"
+        f"Measured on {cpu['cpu']} ({cpu['machine']}, {cpu['cpu_capability']} as it is), torch "
+        f"{torch.__version__}, MKL {cpu['mkl']}, oneDNN {cpu['onednn']}, commit "
+        f"{results.git_commit()[:12]}, {results.now()}, with `python tools/portability.py "
+        f"--settings {args.settings}`.\n\n" + assert_margins.markdown(rows, names),
         encoding="utf-8")
     tight = [row for row in rows if row["min"] < 0.1]
     print(f"{len(rows)} asserts measured; {len(tight)} with a slack under 0.1 in some setting "
