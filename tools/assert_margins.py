@@ -123,7 +123,9 @@ def install(path: str | None = None) -> None:
     shell = get_ipython()
     if shell is None:
         raise RuntimeError("assert_margins.install() needs an IPython kernel")
-    setattr(builtins, RECORDER, record(path or os.environ["COURSE_LSTM_MARGINS"]))
+    path = path or os.environ["COURSE_LSTM_MARGINS"]
+    open(path, "a", encoding="utf-8").close()  # its existence shows the kernel installed us
+    setattr(builtins, RECORDER, record(path))
     shell.ast_transformers.append(RecordAsserts())
 
 

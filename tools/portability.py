@@ -80,8 +80,13 @@ def main(argv: list[str]) -> int:
     unknown = [name for name in names if name not in SETTINGS]
     if unknown:
         parser.error(f"unknown setting(s) {', '.join(unknown)}; expected some of {', '.join(SETTINGS)}")
+    args.out = args.out.resolve()  # the kernels run in notebooks/: a relative path would land there
     args.out.mkdir(parents=True, exist_ok=True)
     failed = [name for name in names if run_setting(name, args.out, args.workers, args.notebooks) != 0]
+    unrecorded = [name for name in names if not (args.out / name / "asserts.jsonl").exists()]
+    if unrecorded:
+        print(f"no assert was recorded in {', '.join(unrecorded)}: the IPython startup file did not run")
+        return 1
     rows = assert_margins.summarise({n: args.out / n / "asserts.jsonl" for n in names}, ROOT / "notebooks")
     report = args.out / "margins.md"
     cpu = results.hardware()
