@@ -1,7 +1,8 @@
-"""The command line: ``python -m course_lstm doctor | experiment NAME [--profile P] [--out DIR] | student | bench``.
+"""The command line: ``python -m course_lstm doctor | experiment NAME | study | student | bench``.
 
 ``doctor`` tells a learner whether the course will run and how to fix what is missing;
-``experiment`` runs a named sweep and writes its JSON result with provenance; ``student`` writes
+``experiment`` runs a named sweep and writes its JSON result with provenance; ``study`` runs the
+study's fixed protocol (tuning, then evaluation seeds) in parallel, cached; ``student`` writes
 the student copies of the notebooks, solutions stubbed out; ``bench`` times the fast LSTM
 against torch.nn.LSTM.
 """
@@ -80,6 +81,33 @@ def experiment(name: str, profile: str | None, out: Path, steps: int | None, com
     return 0
 
 
+def _writable(out: Path) -> None:
+    """Refuse an --out folder that cannot be written before any minute of work is spent."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".course_lstm_write_test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise SystemExit(f"cannot write results to {out}: {error.strerror or error}") from None
+
+
+def study(protocol: str, workers: int, cache: Path | None, out: Path, command: str) -> int:
+    from course_lstm import study as the_study  # here: joblib is needed by this command only
+
+    if workers < 1:
+        raise SystemExit(f"--workers must be at least 1, got {workers}")
+    if protocol not in the_study.PROTOCOLS:
+        raise SystemExit(f"unknown --protocol {protocol!r}; expected one of {', '.join(the_study.PROTOCOLS)}")
+    _writable(out)
+    result = the_study.run_study(protocol, workers, None if cache is None else str(cache), command=command)
+    path = results.save(result, out)
+    print(the_study.format_summary(result["summary"]))
+    seconds = result["provenance"]["wall_seconds"]
+    print(f"\n{len(result['rows'])} runs in {seconds / 60:.1f} min with {workers} worker(s); wrote {path}")
+    return 0
+
+
 def student(notebooks: Path, out: Path) -> int:
     # Imported here: doctor must run even where nbformat is missing.
     from course_lstm.student import write_student_copies
@@ -120,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
                      help=f"default: ${profiles.ENVIRONMENT_VARIABLE}, else gpu if CUDA is there, else cpu")
     run.add_argument("--out", type=Path, default=Path("results"), help="folder for the JSON (default: results/)")
     run.add_argument("--steps", type=int, help="override the profile's training steps per run")
+    survey = commands.add_parser("study", help="the study's protocol: tune each model, evaluate on fresh seeds")
+    survey.add_argument("--protocol", default="cpu", help="ci (seconds, a smoke test) or cpu (default)")
+    survey.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    survey.add_argument("--cache", type=Path, help="folder caching every finished run: a rerun resumes")
+    survey.add_argument("--out", type=Path, default=Path("results"), help="folder for the JSON (default: results/)")
     copies = commands.add_parser("student", help="write student copies of the notebooks, solutions stubbed out")
     copies.add_argument("--notebooks", type=Path, default=Path("notebooks"), help="default: notebooks/")
     copies.add_argument("--out", type=Path, default=Path("student"), help="default: student/")
@@ -137,4 +170,6 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join([parser.prog, *argv])
     if args.command == "bench":
         return bench(args.device, args.quick, args.threads, args.out, command)
+    if args.command == "study":
+        return study(args.protocol, args.workers, args.cache, args.out, command)
     return experiment(args.name, args.profile, args.out, args.steps, command)

@@ -19,11 +19,12 @@ from course_lstm.models import (
     SequenceModel,
     parameter_count,
     set_chrono_bias,
+    set_recurrent_gain,
     width_for_budget,
 )
 from course_lstm.profiles import Profile, apply_threads, get_profile
 from course_lstm.tasks import SOLVED_FRACTION, make_task
-from course_lstm.training import fit
+from course_lstm.training import evaluate, fit
 
 LSTM_FORGET_BIAS = 1.0
 """Jozefowicz et al. 2015: forget bias 1 by default, so the cells start out remembering."""
@@ -45,6 +46,14 @@ class RunSpec:
     without_gate: str | None = None
     implementation: str | None = None  # None: the profile's
     measure_gradients: bool = False  # record ||dL/dh_t|| (and ||dL/dc_t||) before and after
+    lr: float | None = None  # None: the profile's
+    recurrent_init: str | None = None  # None: PyTorch's; "orthogonal" or "identity" W_hh (RNN, GRU)
+    solved_fraction: float | None = None  # None: the task's (tasks.SOLVED_FRACTION of the baseline)
+    test_size: int = 0  # > 0: after training, the loss and accuracy on that many fresh sequences
+    config: str = ""  # the study's name for this run's tuning configuration
+
+
+RECURRENT_INITS = ("orthogonal", "identity")
 
 
 def _finite_or_none(value: float | None) -> float | None:
@@ -63,6 +72,7 @@ def train_run(spec: RunSpec, profile: Profile) -> dict:
     )
     if spec.chrono:
         set_chrono_bias(model.core, task.sequence_length, torch.Generator().manual_seed(spec.seed))
+    _init_recurrent(model, spec)
     model.to(profile.device)
     probe = task.batch(profile.batch_size, torch.Generator().manual_seed(spec.seed + 20_000),
                        device=profile.device)
@@ -70,16 +80,19 @@ def train_run(spec: RunSpec, profile: Profile) -> dict:
     if spec.measure_gradients:
         gradients |= _gradient_norms(model, task, probe, "init")
     start = time.perf_counter()
+    threshold = None if spec.solved_fraction is None else spec.solved_fraction * task.baseline
     history = fit(
-        model, task, profile.steps, batch_size=profile.batch_size, lr=profile.lr,
+        model, task, profile.steps, batch_size=profile.batch_size, lr=spec.lr or profile.lr,
         clip=spec.clip, seed=spec.seed, eval_every=profile.eval_every,
         eval_batch_size=profile.eval_batch_size, on_nonfinite="stop", progress=False,
+        solved_threshold=threshold,
     )
+    test = _test(model, task, spec, profile) if spec.test_size else {}
     return {
         **asdict(spec),
         "parameters": parameter_count(model),
         "baseline": task.baseline,
-        "solved_threshold": task.solved_threshold,
+        "solved_threshold": task.solved_threshold if threshold is None else threshold,
         "solved": history.solved,
         "solved_at": history.solved_at,
         "status": history.status,
@@ -91,9 +104,37 @@ def train_run(spec: RunSpec, profile: Profile) -> dict:
         "eval_step": history.eval_step,
         "eval_loss": [_finite_or_none(v) for v in history.eval_loss],
         "seconds": round(time.perf_counter() - start, 2),
+        **test,
         **gradients,
         **(_gradient_norms(model, task, probe, "trained") if spec.measure_gradients else {}),
     }
+
+
+def _init_recurrent(model: SequenceModel, spec: RunSpec) -> None:
+    """Replace PyTorch's W_hh by an orthogonal matrix or the identity (every gate block), the
+    known fixes for a vanishing RNN gradient (Saxe et al. 2014; Le et al. 2015)."""
+    if spec.recurrent_init is None:
+        return
+    if spec.recurrent_init not in RECURRENT_INITS:
+        raise ValueError(f"recurrent_init must be one of {RECURRENT_INITS} or None, got {spec.recurrent_init!r}")
+    if spec.recurrent_init == "orthogonal":
+        set_recurrent_gain(model.core, 1.0, torch.Generator().manual_seed(spec.seed))
+        return
+    weight = model.core.weight_hh_l0
+    hidden = weight.shape[1]
+    with torch.no_grad():
+        weight.copy_(torch.eye(hidden, dtype=weight.dtype).repeat(weight.shape[0] // hidden, 1))
+
+
+def _test(model: SequenceModel, task, spec: RunSpec, profile: Profile) -> dict:
+    """Loss, loss / baseline and accuracy on ``spec.test_size`` fresh sequences, drawn from a
+    seed no training or validation batch uses; "test_solved" uses the run's solved threshold."""
+    batch = task.batch(spec.test_size, torch.Generator().manual_seed(spec.seed + 30_000), device=profile.device)
+    with torch.no_grad():
+        loss, accuracy = evaluate(model, task, batch)
+    fraction = spec.solved_fraction if spec.solved_fraction is not None else SOLVED_FRACTION
+    return {"test_loss": _finite_or_none(loss), "test_relative_loss": _finite_or_none(loss / task.baseline),
+            "test_accuracy": accuracy, "test_solved": bool(math.isfinite(loss) and loss < fraction * task.baseline)}
 
 
 def _gradient_norms(model, task, batch, when: str) -> dict:

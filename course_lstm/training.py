@@ -110,6 +110,7 @@ def fit(
     eval_every: int = 50,
     eval_batch_size: int = 512,
     stop_when_solved: bool = True,
+    solved_threshold: float | None = None,
     on_nonfinite: Literal["raise", "stop"] = "raise",
     progress: bool = True,
     description: str | None = None,
@@ -118,8 +119,8 @@ def fit(
 
     clip: clip the gradient norm to this value (None: no clipping). Every ``eval_every`` steps
     (and after the last) the model is evaluated on one fixed held-out batch; when that loss is
-    below ``task.solved_threshold`` the task is solved, and training stops if
-    ``stop_when_solved``. A non-finite loss or gradient norm raises ``TrainingDiverged``
+    below ``solved_threshold`` (default ``task.solved_threshold``) the task is solved, and
+    training stops if ``stop_when_solved``. A non-finite loss or gradient norm raises ``TrainingDiverged``
     (``on_nonfinite="raise"``) or ends the run with status "diverged" (``"stop"``), before the
     optimizer step, so the parameters never hold garbage.
     """
@@ -129,6 +130,8 @@ def fit(
     _check_positive("lr", lr, (int, float))
     if clip is not None:
         _check_positive("clip", clip, (int, float))
+    threshold = task.solved_threshold if solved_threshold is None else solved_threshold
+    _check_positive("solved_threshold", threshold, (int, float))
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, got {optimizer!r}")
     if on_nonfinite not in ("raise", "stop"):
@@ -169,7 +172,7 @@ def fit(
             history.eval_loss.append(eval_loss)
             history.eval_accuracy.append(accuracy)
             bar.set_postfix(loss=f"{eval_loss:.4f}", baseline=f"{task.baseline:.4f}")
-            if eval_loss < task.solved_threshold and history.solved_at is None:
+            if eval_loss < threshold and history.solved_at is None:
                 history.solved_at = step
                 if stop_when_solved:
                     history.status = "solved"

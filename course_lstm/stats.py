@@ -1,0 +1,38 @@
+"""The statistics behind the study's verdicts: an interval on every success rate, and a test.
+
+Success rates over a handful of seeds are counts, k of n: ``wilson_interval`` gives the 95%
+Wilson score interval (exact enough at n = 5, unlike the normal approximation), and
+``fisher_exact_greater`` the one-sided p-value that one model succeeds more often than another.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def _check_counts(k: int, n: int) -> None:
+    if not (isinstance(k, int) and isinstance(n, int)) or isinstance(k, bool) or isinstance(n, bool):
+        raise TypeError(f"k and n must be integers, got {type(k).__name__} and {type(n).__name__}")
+    if n < 1 or not 0 <= k <= n:
+        raise ValueError(f"expected 0 <= k <= n and n >= 1, got k = {k}, n = {n}")
+
+
+def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """The Wilson score interval (95% for the default z) for a rate of k successes in n trials."""
+    _check_counts(k, n)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def fisher_exact_greater(k1: int, n1: int, k2: int, n2: int) -> float:
+    """One-sided Fisher exact test: the probability, with the margins fixed and no difference
+    between the groups, of group 1 having k1 or more of all k1 + k2 successes (hypergeometric)."""
+    _check_counts(k1, n1)
+    _check_counts(k2, n2)
+    total, successes = n1 + n2, k1 + k2
+    ways = math.comb(total, successes)
+    tail = sum(math.comb(n1, k) * math.comb(n2, successes - k)
+               for k in range(k1, min(n1, successes) + 1))
+    return tail / ways

@@ -1,0 +1,190 @@
+"""The study: its statistics against independent computations, the sweep runner (same rows
+whatever the workers, resumable from its cache), the protocol's fairness, the command line."""
+
+import itertools
+import math
+import random
+from dataclasses import replace
+
+import pytest
+
+from course_lstm import cli, results, stats, study, sweep
+from course_lstm.experiments import RunSpec
+
+
+# --- statistics ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k, n, expected", [
+    (0, 5, (0.0, 0.4345)), (5, 5, (0.5655, 1.0)), (3, 5, (0.2307, 0.8824)), (10, 20, (0.2993, 0.7007)),
+])
+def test_wilson_interval_matches_published_values(k, n, expected):
+    low, high = stats.wilson_interval(k, n)
+    assert (round(low, 4), round(high, 4)) == expected
+
+
+def test_wilson_interval_covers_about_95_percent():
+    """An independent check: simulate, count how often the interval holds the true rate."""
+    rng = random.Random(0)
+    for p in (0.2, 0.5):
+        n, trials = 20, 4000
+        covered = sum(stats.wilson_interval(k, n)[0] <= p <= stats.wilson_interval(k, n)[1]
+                      for k in (sum(rng.random() < p for _ in range(n)) for _ in range(trials)))
+        assert 0.92 < covered / trials < 0.99
+
+
+def brute_force_fisher(k1, n1, k2, n2):
+    """Every way to choose which of the n1 + n2 runs hold the k1 + k2 successes, counted."""
+    runs = range(n1 + n2)
+    tables = list(itertools.combinations(runs, k1 + k2))
+    return sum(sum(i < n1 for i in chosen) >= k1 for chosen in tables) / len(tables)
+
+
+@pytest.mark.parametrize("k1, n1, k2, n2", [(5, 5, 0, 5), (4, 5, 1, 5), (2, 5, 2, 5), (0, 5, 5, 5), (3, 4, 1, 6)])
+def test_fisher_exact_against_brute_force(k1, n1, k2, n2):
+    assert stats.fisher_exact_greater(k1, n1, k2, n2) == pytest.approx(brute_force_fisher(k1, n1, k2, n2))
+
+
+def test_fisher_five_of_five_against_none_is_one_in_252():
+    assert stats.fisher_exact_greater(5, 5, 0, 5) == pytest.approx(1 / math.comb(10, 5))
+
+
+@pytest.mark.parametrize("k, n, error", [(6, 5, ValueError), (-1, 5, ValueError), (0, 0, ValueError),
+                                         (1.0, 5, TypeError), (True, 5, TypeError)])
+def test_bad_counts_are_refused(k, n, error):
+    with pytest.raises(error, match="k"):
+        stats.wilson_interval(k, n)
+
+
+# --- the protocol --------------------------------------------------------------------------------
+
+
+def test_every_model_gets_the_same_tuning_budget_and_the_same_learning_rates():
+    assert len(study.GRIDS["rnn"]) == len(study.GRIDS["lstm"])
+    for grid in study.GRIDS.values():
+        assert sorted({c.lr for c in grid}) == sorted(study.LEARNING_RATES)
+    assert {c.recurrent_init for c in study.GRIDS["rnn"]} == {None, "orthogonal", "identity"}
+    assert {(c.forget_bias, c.chrono) for c in study.GRIDS["lstm"]} == {(0.0, False), (1.0, False), (None, True)}
+    protocol = study.PROTOCOLS["cpu"]
+    specs = study.tuning_specs(protocol)
+    per_cell = {}
+    for spec in specs:
+        per_cell.setdefault((spec.task, spec.lag, spec.label), []).append(spec)
+    assert len({len(runs) for runs in per_cell.values()}) == 1
+
+
+def test_tuning_and_evaluation_seeds_are_apart_and_there_are_at_least_five():
+    for protocol in study.PROTOCOLS.values():
+        assert not set(protocol.tuning_seeds) & set(protocol.evaluation_seeds)
+        assert len(protocol.evaluation_seeds) >= 5
+
+
+def test_the_cpu_protocol_reaches_lag_100_and_gives_the_rnn_the_lstm_budget():
+    protocol = study.PROTOCOLS["cpu"]
+    assert max(dict(protocol.tasks)["adding"]) >= 100
+    specs = study.tuning_specs(protocol)
+    width = {spec.label: spec.hidden_size for spec in specs if (spec.task, spec.lag) == ("adding", 100)}
+    assert width["RNN"] == width["LSTM"] < width["RNN (equal budget)"]
+
+
+def row(config, solved, loss):
+    return {"config": config, "solved": solved, "final_loss": loss, "baseline": 1.0}
+
+
+def test_choose_prefers_solving_then_a_lower_loss_then_the_grid_order():
+    grid = study.GRIDS["rnn"]
+    rows = [row(c.name, False, 0.9) for c in grid]
+    assert study.choose(rows, "rnn") == grid[0]
+    rows[3] = row(grid[3].name, False, 0.5)
+    assert study.choose(rows, "rnn") == grid[3]
+    rows[5] = row(grid[5].name, True, 0.95)
+    assert study.choose(rows, "rnn") == grid[5]
+    with pytest.raises(ValueError, match="no tuning runs"):
+        study.choose(rows[:2], "rnn")
+
+
+# --- the runner ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small():
+    profile = study.PROTOCOLS["ci"].training()
+    specs = [RunSpec("LSTM", "lstm", "adding", 5, seed, 8, forget_bias=1.0, lr=1e-2, test_size=64)
+             for seed in range(3)]
+    return profile, specs
+
+
+def test_rows_are_identical_whatever_the_number_of_workers(small):
+    profile, specs = small
+    one = sweep.run_specs(specs, profile, workers=1, progress=False)
+    two = sweep.run_specs(specs, profile, workers=2, progress=False)
+    assert [sweep.without_timings(r) for r in one] == [sweep.without_timings(r) for r in two]
+    assert [r["seed"] for r in two] == [0, 1, 2]
+
+
+def test_an_interrupted_sweep_resumes_from_its_cache(small, tmp_path, monkeypatch):
+    profile, specs = small
+    first = sweep.run_specs(specs[:2], profile, cache=tmp_path, progress=False)
+    trained = []
+    monkeypatch.setattr(sweep, "train_run", lambda spec, profile: trained.append(spec.seed) or {"seed": spec.seed})
+    again = sweep.run_specs(specs, profile, cache=tmp_path, progress=False)
+    assert trained == [2], "only the run that had not finished is trained again"
+    assert again[:2] == first
+
+
+def test_the_runner_refuses_bad_arguments(small):
+    profile, specs = small
+    with pytest.raises(ValueError, match="workers must be a positive whole number, got 0"):
+        sweep.run_specs(specs, profile, workers=0)
+    with pytest.raises(TypeError, match="RunSpec"):
+        sweep.run_specs([{"seed": 0}], profile)
+
+
+# --- the whole study, at toy scale --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ci_study():
+    return study.run_study("ci", workers=1, progress=False)
+
+
+def test_the_study_tunes_then_evaluates_the_chosen_configuration(ci_study):
+    rows = ci_study["rows"]
+    protocol = study.PROTOCOLS["ci"]
+    tuning = [r for r in rows if r["phase"] == "tuning"]
+    evaluation = [r for r in rows if r["phase"] == "evaluation"]
+    assert {r["seed"] for r in tuning} == set(protocol.tuning_seeds)
+    assert {r["seed"] for r in evaluation} == set(protocol.evaluation_seeds)
+    for entry in ci_study["summary"]:
+        mine = [r for r in tuning if r["label"] == entry["model"]]
+        kind = mine[0]["kind"]
+        assert entry["config"] == study.choose(mine, kind).name
+        assert {r["config"] for r in evaluation if r["label"] == entry["model"]} == {entry["config"]}
+        assert entry["interval"] == list(stats.wilson_interval(entry["solved"], entry["seeds"]))
+        assert entry["tuning_runs"] == len(study.GRIDS[kind]) * len(protocol.tuning_seeds)
+    assert all(r["solved_threshold"] == pytest.approx(protocol.solved_fraction * r["baseline"]) for r in rows)
+
+
+def test_the_study_saves_with_its_protocol_and_provenance(ci_study, tmp_path):
+    path = results.save(ci_study, tmp_path)
+    loaded = results.load(path)
+    assert path.name == "study-ci.json"
+    assert loaded["config"]["evaluation_seeds"] == list(study.PROTOCOLS["ci"].evaluation_seeds)
+    assert loaded["provenance"]["hardware"]["cpu_capability"] and loaded["provenance"]["workers"] == 1
+    assert "RNN" in study.format_summary(loaded["summary"])
+    assert loaded["comparisons"][0]["against"] == "RNN"
+
+
+def test_cli_refuses_an_unwritable_folder_before_running(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(SystemExit, match="cannot write results to"):
+        cli.main(["study", "--protocol", "ci", "--out", str(blocker / "sub")])
+    with pytest.raises(SystemExit, match="unknown --protocol 'huge'"):
+        cli.main(["study", "--protocol", "huge", "--out", str(tmp_path)])
+
+
+def test_protocols_are_frozen():
+    with pytest.raises(Exception):
+        study.PROTOCOLS["cpu"].steps = 1  # type: ignore[misc]
+    assert replace(study.PROTOCOLS["cpu"]).to_dict()["grids"]["rnn"][0]["lr"] == study.LEARNING_RATES[0]
