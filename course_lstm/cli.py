@@ -153,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     survey.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     survey.add_argument("--cache", type=Path, help="folder caching every finished run: a rerun resumes")
     survey.add_argument("--out", type=Path, default=Path("results"), help="folder for the JSON (default: results/)")
+    claims = commands.add_parser("ledger", help="the claims ledger, from the shipped study")
+    claims.add_argument("--write", type=Path, help="fill the ledger block of this file (the README) instead of printing")
     copies = commands.add_parser("student", help="write student copies of the notebooks, solutions stubbed out")
     copies.add_argument("--notebooks", type=Path, default=Path("notebooks"), help="default: notebooks/")
     copies.add_argument("--out", type=Path, default=Path("student"), help="default: student/")
@@ -170,6 +172,18 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join([parser.prog, *argv])
     if args.command == "bench":
         return bench(args.device, args.quick, args.threads, args.out, command)
+    if args.command == "ledger":
+        from course_lstm import ledger
+
+        if args.write is None:
+            print(ledger.markdown(), end="")
+            return 0
+        try:
+            changed = ledger.write_into(str(args.write))
+        except (OSError, ValueError) as error:
+            raise SystemExit(str(error)) from None
+        print(f"{args.write}: ledger {'updated' if changed else 'already up to date'}")
+        return 0
     if args.command == "study":
         return study(args.protocol, args.workers, args.cache, args.out, command)
     return experiment(args.name, args.profile, args.out, args.steps, command)

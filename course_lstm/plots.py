@@ -124,3 +124,78 @@ def gradient_figure(rows: Sequence[dict], title: str, note: str | None = None) -
     figure.suptitle(title)
     _add_note(figure, note)
     return figure
+
+
+def study_figure(summary: Sequence[dict], task: str, title: str, note: str | None = None) -> Figure:
+    """The study's result on one task, against lag T, a line per model: left, the fraction of
+    evaluation seeds solved with its 95% Wilson interval; right, every seed's test loss / baseline
+    (log scale) beside the solved line.
+
+    summary: ``study.run_study(...)["summary"]`` (or a shipped study's).
+    """
+    _check_rows(summary, ("task", "lag", "model", "rate", "interval", "relative_loss"))
+    entries = [e for e in summary if e["task"] == task]
+    if not entries:
+        raise ValueError(f"no entries for task {task!r} in the study's summary")
+    figure, (rates, losses) = plt.subplots(1, 2, figsize=(10.4, 3.9), layout="constrained")
+    models = list(dict.fromkeys(e["model"] for e in entries))
+    lags = sorted({e["lag"] for e in entries})
+    for index, model in enumerate(models):
+        mine = sorted((e for e in entries if e["model"] == model), key=lambda e: e["lag"])
+        # models side by side at each lag, so that equal rates and intervals stay visible
+        shift = [e["lag"] * 1.06 ** (index - (len(models) - 1) / 2) for e in mine]
+        rate = [e["rate"] for e in mine]
+        # max(0, ...): at 0 of n or n of n the bound is the rate, up to rounding
+        below = [max(0.0, e["rate"] - e["interval"][0]) for e in mine]
+        above = [max(0.0, e["interval"][1] - e["rate"]) for e in mine]
+        style = {"marker": MARKERS[index % len(MARKERS)], "color": f"C{index}"}
+        rates.errorbar(shift, rate, yerr=[below, above], capsize=3, linestyle=DASHES[index % len(DASHES)],
+                       label=f"{model} ({mine[0]['seeds']} seeds)", **style)
+        for x, e in zip(shift, mine):
+            seeds = [v for v in e["relative_loss"] if v is not None]
+            losses.scatter([x] * len(seeds), seeds, s=18, alpha=0.7, label=model if x == shift[0] else None,
+                           **style)
+    threshold = entries[0].get("solved_fraction")
+    if threshold:
+        losses.axhline(threshold, color="k", linestyle=":", linewidth=1, label="solved")
+    losses.axhline(1.0, color="k", linestyle="--", linewidth=1, label="memoryless baseline")
+    for ax in (rates, losses):
+        ax.set_xscale("log")
+        ax.set_xticks(lags, [str(lag) for lag in lags])
+        ax.minorticks_off()
+        ax.set_xlabel("lag T (steps)")
+    rates.set_ylim(-0.05, 1.05)
+    rates.set_ylabel("evaluation seeds solved (fraction)")
+    rates.set_title("success, with 95% Wilson intervals", fontsize="medium")
+    losses.set_yscale("log")
+    losses.set_ylabel("test loss / baseline (each seed)")
+    losses.set_title("every evaluation seed", fontsize="medium")
+    rates.legend(fontsize="small", loc="lower left")
+    losses.legend(fontsize="small", loc="lower left")
+    figure.suptitle(f"{TASK_NAMES.get(task, task)}: {title}")
+    _add_note(figure, note)
+    return figure
+
+
+def budget_figure(rows: Sequence[dict], task: str, lag: int, title: str, note: str | None = None) -> Figure:
+    """Success against training budget: the fraction of evaluation seeds solved (on held-out
+    data) by each number of steps, a line per model, at one task and lag."""
+    _check_rows(rows, ("phase", "task", "lag", "label", "solved_at", "steps"))
+    mine = [r for r in rows if r["phase"] == "evaluation" and (r["task"], r["lag"]) == (task, lag)]
+    if not mine:
+        raise ValueError(f"no evaluation runs at {task!r}, T = {lag}")
+    budget = max(r["steps"] for r in mine)
+    figure, ax = plt.subplots(figsize=(6.4, 3.8), layout="constrained")
+    for index, model in enumerate(dict.fromkeys(r["label"] for r in mine)):
+        runs = [r for r in mine if r["label"] == model]
+        steps = sorted({0, budget, *(r["solved_at"] for r in runs if r["solved_at"])})
+        solved = [sum(r["solved_at"] is not None and r["solved_at"] <= s for r in runs) / len(runs) for s in steps]
+        ax.step(steps, solved, where="post", color=f"C{index}", linestyle=DASHES[index % len(DASHES)],
+                label=f"{model} ({len(runs)} seeds)")
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlabel("training steps")
+    ax.set_ylabel("seeds solved by then (fraction)")
+    ax.set_title(f"{TASK_NAMES.get(task, task)}, T = {lag}: {title}")
+    ax.legend(fontsize="small", loc="upper left")
+    _add_note(figure, note)
+    return figure

@@ -169,6 +169,7 @@ def summarise(rows: list[dict]) -> list[dict]:
             "task": task, "lag": lag, "model": label, "config": runs[0]["config"],
             "parameters": runs[0]["parameters"], "hidden_size": runs[0]["hidden_size"],
             "solved": solved, "seeds": len(runs), "rate": solved / len(runs), "interval": [low, high],
+            "solved_fraction": runs[0]["solved_threshold"] / runs[0]["baseline"],
             "relative_loss": [row["test_relative_loss"] for row in runs],
             "median_steps_to_solve": statistics.median(steps) if steps else None,
             "tuning": {config: sum(r["solved"] for r in tuning if r["config"] == config)

@@ -188,3 +188,26 @@ def test_protocols_are_frozen():
     with pytest.raises(Exception):
         study.PROTOCOLS["cpu"].steps = 1  # type: ignore[misc]
     assert replace(study.PROTOCOLS["cpu"]).to_dict()["grids"]["rnn"][0]["lr"] == study.LEARNING_RATES[0]
+
+
+def test_the_study_figures_show_every_model_and_refuse_a_missing_task(ci_study):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from course_lstm import plots
+
+    summary = study.summarise(ci_study["rows"])
+    figure = plots.study_figure(summary, "adding", "title", note="where it came from")
+    rates, losses = figure.axes
+    assert {text.get_text() for text in rates.get_legend().get_texts()} == {"RNN (5 seeds)", "LSTM (5 seeds)"}
+    assert losses.get_yscale() == "log" and "solved" in [t.get_text() for t in losses.get_legend().get_texts()]
+    plt.close(figure)
+    figure = plots.budget_figure(ci_study["rows"], "adding", 5, "title")
+    assert len(figure.axes[0].get_lines()) == 2
+    plt.close(figure)
+    with pytest.raises(ValueError, match="no entries for task 'copy'"):
+        plots.study_figure(summary, "copy", "title")
+    with pytest.raises(ValueError, match="no evaluation runs at 'adding', T = 50"):
+        plots.budget_figure(ci_study["rows"], "adding", 50, "title")

@@ -1,0 +1,68 @@
+"""The claims ledger: its verdict rules on made-up studies, and the README's copy kept fresh."""
+
+from pathlib import Path
+
+import pytest
+
+from course_lstm import cli, ledger
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def rows(outcomes: dict[tuple[str, int, str], int], seeds: int = 5) -> list[dict]:
+    """Evaluation rows: for each (task, lag, model), ``solved`` of ``seeds`` runs solved."""
+    made = []
+    for (task, lag, model), solved in outcomes.items():
+        for seed in range(seeds):
+            made.append({"phase": "evaluation", "task": task, "lag": lag, "label": model, "seed": seed,
+                         "config": "c", "parameters": 1, "hidden_size": 1, "test_solved": seed < solved,
+                         "solved_at": 100 if seed < solved else None, "test_relative_loss": 0.5,
+                         "solved_threshold": 0.01, "baseline": 1.0})
+    return made
+
+
+def study(adding: tuple[int, int], order: tuple[int, int], short: tuple[int, int] = (0, 5)) -> dict:
+    """LSTM and RNN outcomes at the longest lag of two tasks (and an ignored shorter lag)."""
+    outcomes = {("adding", 50, "LSTM"): adding[0], ("adding", 50, "RNN"): adding[1],
+                ("adding", 10, "LSTM"): short[0], ("adding", 10, "RNN"): short[1],
+                ("temporal_order", 50, "LSTM"): order[0], ("temporal_order", 50, "RNN"): order[1]}
+    return {"rows": rows(outcomes)}
+
+
+CLAIM = next(c for c in ledger.CLAIMS if c.rival == "RNN")
+
+
+@pytest.mark.parametrize("result, verdict", [
+    (study((5, 0), (5, 0)), "supported"),
+    (study((5, 0), (3, 2)), "qualified"),  # one task at p < 0.05, the other ahead without it
+    (study((3, 2), (3, 2)), "qualified"),
+    (study((2, 2), (0, 3)), "not supported"),
+    (study((0, 5), (0, 5), short=(5, 0)), "not supported"),  # only the longest lag counts
+])
+def test_verdicts_follow_the_fixed_rules(result, verdict):
+    measured, found = ledger.judge(CLAIM, result)
+    assert found == verdict
+    assert "adding T = 50: LSTM" in measured and "temporal_order T = 50" in measured
+
+
+def test_a_claim_no_study_measures_is_open():
+    open_claim = next(c for c in ledger.CLAIMS if c.rival is None)
+    assert ledger.judge(open_claim, study((5, 0), (5, 0))) == ("no shipped study measures it yet", "open")
+    assert ledger.judge(CLAIM, None)[1] == "open"
+
+
+def test_the_readme_holds_the_current_ledger():
+    text = README.read_text(encoding="utf-8")
+    block = text.split(ledger.LEDGER_START, 1)[1].split(ledger.LEDGER_END, 1)[0]
+    assert block == "\n" + ledger.markdown(), "run `python -m course_lstm ledger --write README.md`"
+
+
+def test_write_into_fills_the_block_once(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(f"intro\n{ledger.LEDGER_START}\nold\n{ledger.LEDGER_END}\nrest\n")
+    assert ledger.write_into(str(page)) is True
+    assert ledger.write_into(str(page)) is False
+    assert page.read_text().startswith("intro\n") and page.read_text().endswith("rest\n")
+    (tmp_path / "bare.md").write_text("no markers")
+    with pytest.raises(SystemExit, match="no <!-- claims ledger: start -->"):
+        cli.main(["ledger", "--write", str(tmp_path / "bare.md")])
