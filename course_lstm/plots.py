@@ -18,10 +18,11 @@ DASHES = ("-", "--", ":", "-.")
 TASK_NAMES = {"adding": "adding problem", "copy": "copy memory", "temporal_order": "temporal order"}
 
 
-def _add_note(figure: Figure, note: str | None) -> None:
-    """Write ``note`` (e.g. where a result came from) in small grey type under the figure."""
+def _add_note(figure: Figure, note: str | None, below: float = 0.02) -> None:
+    """Write ``note`` (e.g. where a result came from) in small grey type under the figure,
+    ``below`` (a fraction of its height) under its bottom edge."""
     if note:
-        figure.text(0.5, -0.02, note, ha="center", va="top", fontsize="small", color="0.35")
+        figure.text(0.5, -below, note, ha="center", va="top", fontsize="small", color="0.35")
 
 
 def _check_rows(rows: Sequence[dict], needed: tuple[str, ...]) -> None:
@@ -153,8 +154,7 @@ def study_figure(summary: Sequence[dict], task: str, title: str, note: str | Non
                        label=f"{model} ({mine[0]['seeds']} seeds)", **style)
         for x, e in zip(shift, mine):
             seeds = [v for v in e["relative_loss"] if v is not None]
-            losses.scatter([x] * len(seeds), seeds, s=18, alpha=0.7, label=model if x == shift[0] else None,
-                           **style)
+            losses.scatter([x] * len(seeds), seeds, s=18, alpha=0.7, **style)
     threshold = entries[0].get("solved_fraction")
     if threshold:
         losses.axhline(threshold, color="k", linestyle=":", linewidth=1, label="solved")
@@ -170,10 +170,16 @@ def study_figure(summary: Sequence[dict], task: str, title: str, note: str | Non
     losses.set_yscale("log")
     losses.set_ylabel("test loss / baseline (each seed)")
     losses.set_title("every evaluation seed", fontsize="medium")
-    rates.legend(fontsize="small", loc="lower left")
-    losses.legend(fontsize="small", loc="lower left")
+    handles, labels = rates.get_legend_handles_labels()
+    lines, names = losses.get_legend_handles_labels()
+    keep = [(h, n) for h, n in zip(lines, names) if n in ("solved", "memoryless baseline")]
+    # one legend under both panels; the provenance note is its title, so the two cannot overlap
+    legend = figure.legend(handles + [h for h, _ in keep], labels + [n for _, n in keep],
+                           loc="outside lower center", ncols=len(handles) + len(keep), fontsize="small",
+                           title=note, title_fontsize="small")
+    if note:
+        legend.get_title().set_color("0.35")
     figure.suptitle(f"{TASK_NAMES.get(task, task)}: {title}")
-    _add_note(figure, note)
     return figure
 
 
@@ -194,7 +200,7 @@ def budget_figure(rows: Sequence[dict], task: str, lag: int, title: str, note: s
                 label=f"{model} ({len(runs)} seeds)")
     ax.set_ylim(-0.05, 1.05)
     ax.set_xlabel("training steps")
-    ax.set_ylabel("seeds solved by then (fraction)")
+    ax.set_ylabel("seeds solved by then\n(validation batch, fraction)")
     ax.set_title(f"{TASK_NAMES.get(task, task)}, T = {lag}: {title}")
     ax.legend(fontsize="small", loc="upper left")
     _add_note(figure, note)

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, replace
 from course_lstm import results, stats
 from course_lstm.experiments import LSTM_FORGET_BIAS, RunSpec
 from course_lstm.models import SequenceModel, parameter_count, width_for_budget
-from course_lstm.profiles import PROFILES, Profile
+from course_lstm.profiles import PROFILES, Profile, apply_threads
 from course_lstm.sweep import run_specs
 from course_lstm.tasks import make_task
 
@@ -200,6 +200,7 @@ def run_study(name: str = "cpu", workers: int = 1, cache: str | None = None, pro
         raise ValueError(f"unknown study protocol {name!r}; expected one of {', '.join(PROTOCOLS)}")
     protocol = PROTOCOLS[name]
     training = protocol.training()
+    apply_threads(training)  # the provenance then names the threads each run had, here and in a worker
     commit, started, start = results.git_commit(), results.now(), time.perf_counter()
     tuning = run_specs(tuning_specs(protocol), training, workers, cache, progress, "tuning")
     evaluation = run_specs(evaluation_specs(protocol, tuning), training, workers, cache, progress, "evaluation")
@@ -210,6 +211,13 @@ def run_study(name: str = "cpu", workers: int = 1, cache: str | None = None, pro
     provenance["workers"] = workers
     return {"schema": results.SCHEMA_VERSION, "experiment": "study", "config": protocol.to_dict(),
             "rows": rows, "summary": summary, "comparisons": compare(summary), "provenance": provenance}
+
+
+def headline(summary: list[dict], task: str) -> str:
+    """What a figure's title states: each model's solved count at the task's longest lag."""
+    lag = max(e["lag"] for e in summary if e["task"] == task)
+    found = [f"{e['model']} {e['solved']}/{e['seeds']}" for e in summary if (e["task"], e["lag"]) == (task, lag)]
+    return f"at T = {lag}, solved: " + ", ".join(found)
 
 
 def format_summary(summary: list[dict]) -> str:

@@ -201,8 +201,11 @@ def test_the_study_figures_show_every_model_and_refuse_a_missing_task(ci_study):
     summary = study.summarise(ci_study["rows"])
     figure = plots.study_figure(summary, "adding", "title", note="where it came from")
     rates, losses = figure.axes
-    assert {text.get_text() for text in rates.get_legend().get_texts()} == {"RNN (5 seeds)", "LSTM (5 seeds)"}
-    assert losses.get_yscale() == "log" and "solved" in [t.get_text() for t in losses.get_legend().get_texts()]
+    assert [text.get_text() for text in figure.legends[0].get_texts()] == [
+        "RNN (5 seeds)", "LSTM (5 seeds)", "solved", "memoryless baseline"]
+    assert losses.get_yscale() == "log"
+    assert study.headline(summary, "adding") == "at T = 5, solved: " + ", ".join(
+        f"{e['model']} {e['solved']}/{e['seeds']}" for e in summary)
     plt.close(figure)
     figure = plots.budget_figure(ci_study["rows"], "adding", 5, "title")
     assert len(figure.axes[0].get_lines()) == 2
