@@ -30,7 +30,9 @@
 
 # %%
 import torch
+from IPython.display import Markdown
 
+from course_lstm import ledger
 from course_lstm.checks import check
 from course_lstm.cli import doctor_report
 from course_lstm.notebook import setup
@@ -71,6 +73,17 @@ for what, ok, detail in doctor_report():
 #
 # Every piece of code a notebook builds by hand is also in the companion package
 # `course_lstm`, tested against PyTorch. Later notebooks import it instead of copying it.
+
+# %% [markdown]
+# ## What the course finds: the claims ledger
+#
+# Each claim usually made for LSTMs, the experiment that tests it, what the course's study
+# measured, and the verdict. The table is generated from the shipped results by rules fixed in
+# `course_lstm/ledger.py` before the study ran; "open" marks a claim no shipped study measures
+# yet (its notebook still tests it in a live run). Notebook 06 explains the study.
+
+# %%
+Markdown(ledger.markdown())
 
 # %% [markdown]
 # ## Profiles: one notebook, three sizes

@@ -574,7 +574,8 @@ for ignored, used in zip(steps_to_solve["lengths ignored"], steps_to_solve["pack
 #   biases); right padding is harmful; bidirectional layers need packing.
 # - Per-step losses skip padded steps: targets `IGNORE_INDEX`, or a mask-weighted mean.
 # - In training, ignoring the lengths lengthens the lag to bridge: on the mixed-length adding
-#   problem the packed LSTM solved in every seed, sooner than the one reading after the padding.
+#   problem, in this run, the packed LSTM solved in every seed, sooner than the one reading after
+#   the padding.
 #
 # ## Exercises
 #

@@ -42,7 +42,7 @@ import torch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 from torch import nn
 
-from course_lstm import experiments, plots, results
+from course_lstm import experiments, ledger, plots, results, study
 from course_lstm.checks import check
 from course_lstm.experiments import LSTM_FORGET_BIAS, RunSpec
 from course_lstm.models import SequenceModel, parameter_count, recurrent_parameter_count, width_for_budget
@@ -54,7 +54,50 @@ print(f"profile {profile.name}: adding lags {profile.lags}, probe lag {profile.p
       f"H = {profile.hidden_size}, {profile.steps} steps, {profile.seeds} seeds")
 
 # %% [markdown]
-# ## 1. The claim, read three ways
+# ## 1. The study: an RNN with the LSTM's parameter count, tuned
+#
+# The course's study (notebook 06, section 1) trains a third model beside the LSTM and the RNN of
+# its width: an RNN widened until it has the LSTM's parameter count. It gets the RNN's tuning
+# grid (PyTorch's, an orthogonal or an identity $W_{hh}$, two learning rates), chosen on tuning
+# seeds and judged on fresh evaluation seeds, like every model there. Its result, at each task
+# and lag of the study:
+
+# %%
+shipped_study = results.shipped("study", "cpu")
+if shipped_study is None:
+    print("No study ships with this version: `python -m course_lstm study --protocol cpu --workers 2 "
+          "--out course_lstm/results` makes one.")
+else:
+    summary = study.summarise(shipped_study["rows"])
+    budget = [e for e in summary if e["model"] in ("LSTM", "RNN (equal budget)")]
+    print(study.format_summary(budget))
+    print()
+    print("does the LSTM solve more often than the equal-budget RNN? one-sided Fisher exact test")
+    for entry in study.compare(summary):
+        if entry["against"] == "RNN (equal budget)":
+            print(f"  {entry['task']:<15} T = {entry['lag']:>3}: p = {entry['p_value']:.3f}")
+    claim = next(e for e in ledger.ledger(shipped_study) if e["claim"].startswith("4."))
+    print(f"\n{claim['claim']}: {claim['verdict']} (rules: course_lstm.ledger)\n    {claim['result']}")
+    print(f"measured: {results.provenance_line(shipped_study)}")
+
+# %%
+if shipped_study is not None:
+    for task, _ in study.PROTOCOLS["cpu"].tasks:
+        plots.study_figure(budget, task, study.headline(budget, task), note=results.provenance_line(shipped_study))
+        plt.show()
+
+# %% [markdown]
+# What an equal budget can and cannot say. Collins, Sohl-Dickstein & Sussillo (2017, "Capacity
+# and Trainability in Recurrent Neural Networks") trained every common architecture with
+# extensive tuning and found that, at an equal number of parameters, they store about the same
+# amount of information per parameter: the gated ones differ mostly in being *easier to train*.
+# A study like ours, with a small tuning grid and a fixed budget of steps, measures exactly that
+# mixture of capacity and trainability; where the equal-budget RNN fails, the data says "not with
+# this much tuning and training", not "it cannot". The rest of the notebook is your own, untuned
+# run of the same question, read three ways.
+
+# %% [markdown]
+# ## 2. The claim, read three ways
 #
 # Recall notebook 05's count for one layer with torch.nn's two bias vectors,
 #
@@ -124,7 +167,7 @@ assert {(s.label, s.hidden_size) for s in experiments.equal_budget(profile)} <= 
 
 # %% [markdown]
 # The last line checks that the first three are exactly the models of the package's
-# `equal_budget` experiment, which section 3 runs.
+# `equal_budget` experiment, which section 4 runs.
 #
 # *Try*: at the `gpu` profile's width, 128, compute
 # `width_for_budget("rnn", 2, 1, model_count("lstm", task, 128))` and
@@ -132,7 +175,7 @@ assert {(s.label, s.hidden_size) for s in experiments.equal_budget(profile)} <= 
 # $2H$ and $H/2$?
 
 # %% [markdown]
-# ## 2. The widest RNN within a budget
+# ## 3. The widest RNN within a budget
 #
 # An RNN model of width $H'$ on a task with $I$ inputs and $O$ outputs holds
 #
@@ -179,7 +222,7 @@ for width in (H // 2, H, 2 * H, 4 * H):
           f"{fits:>6} parameters, H'/H = {ours / width:.2f}")
 
 # %% [markdown]
-# ## 3. Equal width, equal budget: the adding problem at every lag
+# ## 4. Equal width, equal budget: the adding problem at every lag
 #
 # The adding problem (notebook 02): $T$ steps of (value, marker), the answer the sum of the two
 # marked values, one in each half. Without memory the best guess is 1, at mean squared error
@@ -301,7 +344,7 @@ if shipped is not None:
 # `run_experiment` (it overrides the profile). Does the RNN's limit move with a 4x larger budget?
 
 # %% [markdown]
-# ## 4. The other direction: an LSTM on the narrow RNN's budget
+# ## 5. The other direction: an LSTM on the narrow RNN's budget
 #
 # Reading (b) held at one budget. For reading (c) we shrink the LSTM instead: the widest LSTM
 # that fits the *narrow* RNN's count, about half of $H$ and a quarter of the budget, on the adding
@@ -327,7 +370,7 @@ assert not solves("adding", T0, "RNN (equal width)") and not solves("adding", T0
 # `experiments.train_run(..., profile)`. Does an LSTM with an eighth of the width still solve it?
 
 # %% [markdown]
-# ## 5. The same claim on another task: temporal order
+# ## 6. The same claim on another task: temporal order
 #
 # One task is one data point. The temporal order problem (Hochreiter & Schmidhuber 1997) needs a
 # different memory: among random distractor symbols, two relevant ones, each X or Y, appear at
@@ -341,7 +384,6 @@ order_rows = [experiments.train_run(spec, profile) for spec in contenders("tempo
 order_table = experiments.success_table(order_rows)
 print(experiments.format_table(order_table))
 rate |= {(e["task"], e["lag"], e["model"]): e["success_rate"] for e in order_table}
-assert solves("temporal_order", T0, "LSTM"), "the LSTM solves temporal order at the probe lag"
 assert all(rate["temporal_order", T0, "LSTM"] >= rate["temporal_order", T0, label] for label in MODELS[1:3])
 
 # %% [markdown]
@@ -402,7 +444,7 @@ fig.suptitle(f"Which models solved each task at T = {T0}, against their paramete
 plt.show()
 
 # %% [markdown]
-# ## 6. The verdict, from the data
+# ## 7. The verdict, from the data
 #
 # Each reading of the claim, answered by the runs above and printed from them (nothing here is
 # typed by hand, so in another profile the sentences follow the data):
@@ -426,20 +468,21 @@ for task_name in ("adding", "temporal_order"):
     print(f"(c) {plots.TASK_NAMES[task_name]}, T = {T0}: {what}: {meaning}.")
 
 # %% [markdown]
-# **What the data supports.** On the adding problem, at the lags where an RNN of the LSTM's width
-# fails, an RNN with the LSTM's *parameter count* fails as well (section 3), and an LSTM with a
-# quarter of that count succeeds (section 4). In that precise sense "fewer parameters" is right:
-# for this recipe, the RNN's limit is not a shortage of parameters, and adding them, up to the
-# LSTM's count, does not move it. On the temporal order problem the LSTM did at least as well as
-# both RNNs; whether the task separates them depends on the lag.
+# **What your run supports** (its asserts check each part). On the adding problem, at the lags
+# where an RNN of the LSTM's width failed, an RNN with the LSTM's *parameter count* failed as well
+# (section 4), and an LSTM with a quarter of that count succeeded (section 5). In that sense, for
+# this recipe, the RNN's limit was not a shortage of parameters. On the temporal order problem the
+# LSTM did at least as well as both RNNs; whether the task separates them depends on the lag. The
+# study of section 1 is the evidence; this run is a demonstration of its size.
 #
 # **What it does not.**
-# - *Any RNN, any recipe.* One learning rate, clipping at 1, PyTorch's default initialisation,
-#   `profile.steps` steps. An RNN with orthogonal or identity recurrent weights ($\rho = 1$ at the
-#   start, against the radius printed above), or many more steps, may do better; an RNN with 4x or 16x the
-#   budget was not tried (exercise 3).
-# - *Long lags at scale.* Lags in the hundreds, wider models and 5 seeds are the `gpu` profile's
-#   job; section 3 shows its result once one ships.
+# - *Any RNN, any recipe.* This run: one learning rate, clipping at 1, PyTorch's default
+#   initialisation, `profile.steps` steps; section 1's study tunes each model over a small grid.
+#   An RNN with orthogonal or identity recurrent weights ($\rho = 1$ at the start, against the
+#   radius printed above) may do better with many more steps; an RNN with 4x or 16x the budget
+#   was not tried (exercise 3).
+# - *Long lags at scale.* Lags in the hundreds and wider models are beyond a laptop's study; five
+#   evaluation seeds are what section 1's study has.
 
 # %% [markdown]
 # ## Summary
@@ -461,12 +504,12 @@ for task_name in ("adding", "temporal_order"):
 #
 # ## Exercises
 #
-# 1. Write `rnn_width_for_budget(input_size, output_size, budget)` (section 2) without looking at
+# 1. Write `rnn_width_for_budget(input_size, output_size, budget)` (section 3) without looking at
 #    the solution; then make one of the classic mistakes (one bias vector; forgetting the readout)
 #    and read what `check` says.
 # 2. How small can an LSTM be and still solve the adding problem at the probe lag? Build RunSpecs
 #    for widths `H // 4`, `H // 8`, ... down to 1, train them with `experiments.train_run`, and add
-#    their dots to the figure of section 5. Why can it be so small? (Think of one cell whose input
+#    their dots to the figure of section 6. Why can it be so small? (Think of one cell whose input
 #    gate opens only at the markers and whose forget gate stays at 1.)
 # 3. Give the RNN four times the LSTM's budget: train
 #    `dataclasses.replace(probe["RNN (equal budget)"], hidden_size=width_for_budget("rnn", 2, 1, 4 * budget))`
