@@ -80,19 +80,19 @@ def train_run(spec: RunSpec, profile: Profile) -> dict:
     if spec.measure_gradients:
         gradients |= _gradient_norms(model, task, probe, "init")
     start = time.perf_counter()
-    threshold = None if spec.solved_fraction is None else spec.solved_fraction * task.baseline
+    threshold = task.solved_threshold if spec.solved_fraction is None else spec.solved_fraction * task.baseline
     history = fit(
         model, task, profile.steps, batch_size=profile.batch_size, lr=spec.lr or profile.lr,
         clip=spec.clip, seed=spec.seed, eval_every=profile.eval_every,
         eval_batch_size=profile.eval_batch_size, on_nonfinite="stop", progress=False,
         solved_threshold=threshold,
     )
-    test = _test(model, task, spec, profile) if spec.test_size else {}
+    test = _test(model, task, spec.test_size, spec.seed, threshold, profile.device) if spec.test_size else {}
     return {
         **asdict(spec),
         "parameters": parameter_count(model),
         "baseline": task.baseline,
-        "solved_threshold": task.solved_threshold if threshold is None else threshold,
+        "solved_threshold": threshold,
         "solved": history.solved,
         "solved_at": history.solved_at,
         "status": history.status,
@@ -126,15 +126,14 @@ def _init_recurrent(model: SequenceModel, spec: RunSpec) -> None:
         weight.copy_(torch.eye(hidden, dtype=weight.dtype).repeat(weight.shape[0] // hidden, 1))
 
 
-def _test(model: SequenceModel, task, spec: RunSpec, profile: Profile) -> dict:
-    """Loss, loss / baseline and accuracy on ``spec.test_size`` fresh sequences, drawn from a
-    seed no training or validation batch uses; "test_solved" uses the run's solved threshold."""
-    batch = task.batch(spec.test_size, torch.Generator().manual_seed(spec.seed + 30_000), device=profile.device)
+def _test(model: SequenceModel, task, size: int, seed: int, threshold: float, device: str) -> dict:
+    """Loss, loss / baseline and accuracy on ``size`` fresh sequences, drawn from a seed no
+    training or validation batch uses; "test_solved": that loss is below ``threshold``."""
+    batch = task.batch(size, torch.Generator().manual_seed(seed + 30_000), device=device)
     with torch.no_grad():
         loss, accuracy = evaluate(model, task, batch)
-    fraction = spec.solved_fraction if spec.solved_fraction is not None else SOLVED_FRACTION
     return {"test_loss": _finite_or_none(loss), "test_relative_loss": _finite_or_none(loss / task.baseline),
-            "test_accuracy": accuracy, "test_solved": bool(math.isfinite(loss) and loss < fraction * task.baseline)}
+            "test_accuracy": accuracy, "test_solved": bool(math.isfinite(loss) and loss < threshold)}
 
 
 def _gradient_norms(model, task, batch, when: str) -> dict:

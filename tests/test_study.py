@@ -214,3 +214,36 @@ def test_the_study_figures_show_every_model_and_refuse_a_missing_task(ci_study):
         plots.study_figure(summary, "copy", "title")
     with pytest.raises(ValueError, match="no evaluation runs at 'adding', T = 50"):
         plots.budget_figure(ci_study["rows"], "adding", 50, "title")
+
+
+def test_recurrent_inits_are_what_they_say():
+    import torch
+
+    from course_lstm.experiments import _init_recurrent
+    from course_lstm.models import SequenceModel
+
+    def core_after(init: str | None):
+        model = SequenceModel("rnn", 2, 6, 1, implementation="torch")
+        _init_recurrent(model, RunSpec("RNN", "rnn", "adding", 5, 0, 6, recurrent_init=init))
+        return model.core.weight_hh_l0.detach()
+
+    assert torch.equal(core_after("identity"), torch.eye(6))
+    assert torch.allclose(torch.linalg.svdvals(core_after("orthogonal")), torch.ones(6), atol=1e-5)
+    with pytest.raises(ValueError, match="recurrent_init must be one of"):
+        core_after("xavier")
+
+
+def test_fit_takes_a_stricter_solved_threshold():
+    import torch
+
+    from course_lstm.models import SequenceModel
+    from course_lstm.tasks import make_task
+    from course_lstm.training import fit
+
+    task = make_task("adding", 5)
+    torch.manual_seed(0)
+    model = SequenceModel("rnn", task.input_size, 4, task.output_size, implementation="torch")
+    history = fit(model, task, 20, eval_every=10, progress=False, solved_threshold=1e9)
+    assert history.solved_at == 10 and history.status == "solved"
+    with pytest.raises(ValueError, match="solved_threshold must be a positive number, got 0"):
+        fit(model, task, 20, progress=False, solved_threshold=0)
