@@ -80,6 +80,7 @@ def main(argv: list[str]) -> int:
     unknown = [name for name in names if name not in SETTINGS]
     if unknown:
         parser.error(f"unknown setting(s) {', '.join(unknown)}; expected some of {', '.join(SETTINGS)}")
+    commit, started = results.git_commit(), results.now()  # before the run: the tree may change
     args.out = args.out.resolve()  # the kernels run in notebooks/: a relative path would land there
     args.out.mkdir(parents=True, exist_ok=True)
     failed = [name for name in names if run_setting(name, args.out, args.workers, args.notebooks) != 0]
@@ -95,7 +96,7 @@ def main(argv: list[str]) -> int:
         "(negative: it failed; tightest first).\n\n"
         f"Measured on {cpu['cpu']} ({cpu['machine']}, {cpu['cpu_capability']} as it is), torch "
         f"{torch.__version__}, MKL {cpu['mkl']}, oneDNN {cpu['onednn']}, commit "
-        f"{results.git_commit()[:12]}, {results.now()}, with `python tools/portability.py "
+        f"{commit[:12]}, started {started}, with `python tools/portability.py "
         f"--settings {args.settings}`.\n\n" + assert_margins.markdown(rows, names),
         encoding="utf-8")
     tight = [row for row in rows if row["min"] < 0.1]
