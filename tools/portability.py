@@ -35,9 +35,6 @@ STARTUP = """\
 import sys
 sys.path.insert(0, {tools!r})
 import assert_margins
-import torch
-
-from course_lstm import results
 assert_margins.install({records!r})
 """
 
