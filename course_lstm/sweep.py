@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
 from joblib import Memory, Parallel, delayed
 from tqdm.auto import tqdm
 
 from course_lstm.experiments import RunSpec, train_run
-from course_lstm.profiles import Profile
+from course_lstm.profiles import Profile, apply_threads
 
 CACHE_VERSION = 1
 """Part of every cached run's key: raise it when a change to training changes what a run gives."""
@@ -28,8 +27,7 @@ TIMING_FIELDS = ("seconds",)
 
 def _train(spec: RunSpec, profile: Profile, cache_version: int) -> dict:
     """One run in a worker process: threads as the profile says (one for cpu and ci), then train."""
-    if profile.threads is not None:
-        torch.set_num_threads(profile.threads)
+    apply_threads(profile)
     return train_run(spec, profile)
 
 
