@@ -18,11 +18,10 @@ DASHES = ("-", "--", ":", "-.")
 TASK_NAMES = {"adding": "adding problem", "copy": "copy memory", "temporal_order": "temporal order"}
 
 
-def _add_note(figure: Figure, note: str | None, below: float = 0.02) -> None:
-    """Write ``note`` (e.g. where a result came from) in small grey type under the figure,
-    ``below`` (a fraction of its height) under its bottom edge."""
+def _add_note(figure: Figure, note: str | None) -> None:
+    """Write ``note`` (e.g. where a result came from) in small grey type under the figure."""
     if note:
-        figure.text(0.5, -below, note, ha="center", va="top", fontsize="small", color="0.35")
+        figure.text(0.5, -0.02, note, ha="center", va="top", fontsize="small", color="0.35")
 
 
 def _check_rows(rows: Sequence[dict], needed: tuple[str, ...]) -> None:
