@@ -51,6 +51,15 @@ def rounding_bound(ours: torch.Tensor, reference: torch.Tensor) -> float:
     return max(ROUNDING.get(ours.dtype, 0.0), ROUNDING.get(reference.dtype, 0.0))
 
 
+def _agreement(ours: torch.Tensor, reference: torch.Tensor) -> tuple[bool, float, float]:
+    """(allclose, largest difference, rounding bound) of two tensors of the same shape."""
+    bound = rounding_bound(ours, reference)
+    dtype = torch.promote_types(ours.dtype, reference.dtype)
+    close = torch.allclose(ours.to(dtype), reference.to(dtype), rtol=1e-5, atol=1e-7)
+    difference = (ours.to(dtype) - reference.to(dtype)).abs().max().item() if ours.numel() else 0.0
+    return close, difference, bound
+
+
 def compare(name: str, ours: torch.Tensor, reference: torch.Tensor) -> str:
     """One line in the spirit of Karpathy's cmp(): allclose, and the largest difference.
 
@@ -62,10 +71,10 @@ def compare(name: str, ours: torch.Tensor, reference: torch.Tensor) -> str:
     """
     if ours.shape != reference.shape:
         return f"{name:<24} shapes differ: {tuple(ours.shape)} vs {tuple(reference.shape)}"
-    bound = rounding_bound(ours, reference)
-    dtype = torch.promote_types(ours.dtype, reference.dtype)
-    close = torch.allclose(ours.to(dtype), reference.to(dtype), rtol=1e-5, atol=1e-7)
-    difference = (ours.to(dtype) - reference.to(dtype)).abs().max().item() if ours.numel() else 0.0
+    return _line(name, *_agreement(ours, reference))
+
+
+def _line(name: str, close: bool, difference: float, bound: float) -> str:
     if difference <= bound:
         shown = f"< {bound:.0e}" if bound else "0"
     else:
@@ -77,7 +86,11 @@ def agree(name: str, ours: torch.Tensor, reference: torch.Tensor) -> None:
     """Print ``compare``'s line and stop the notebook (AssertionError) unless the two agree to
     rounding: the one visible line that shows, and checks, that a hand-built piece equals the
     reference."""
-    line = compare(name, ours, reference)
+    if ours.shape != reference.shape:
+        line, agrees = compare(name, ours, reference), False
+    else:
+        close, difference, bound = _agreement(ours, reference)
+        line, agrees = _line(name, close, difference, bound), difference <= bound
     print(line)
-    if not line.endswith(f"max diff < {rounding_bound(ours, reference):.0e}") and not line.endswith("max diff 0"):
+    if not agrees:
         raise AssertionError(f"{name} does not match the reference to rounding: {line}")
