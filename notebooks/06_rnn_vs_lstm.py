@@ -132,7 +132,7 @@ for entry in ledger.ledger(shipped_study):
         print(f"{entry['claim']}: {entry['verdict']}\n    {entry['result']}")
 
 # %% [markdown]
-# Read the verdicts with the study's limits in mind: one width ($H$ = 32), one optimizer (Adam),
+# Read the verdicts with the study's limits in mind: one width (printed above), one optimizer (Adam),
 # a budget of steps that a laptop can afford, and five evaluation seeds, which separate 5 of 5
 # from 0 of 5 (the $p$ printed above) but not 4 of 5 from 2 of 5. A tuned RNN that fails here might
 # succeed with far more steps; the tuning grid is what the course could afford, not every fix in
