@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from course_lstm import diagnostics, results
 from course_lstm.models import (
+    LengthsIgnored,
     SequenceModel,
     parameter_count,
     set_chrono_bias,
@@ -51,6 +52,8 @@ class RunSpec:
     solved_fraction: float | None = None  # None: the task's (tasks.SOLVED_FRACTION of the baseline)
     test_size: int = 0  # > 0: after training, the loss and accuracy on that many fresh sequences
     config: str = ""  # the study's name for this run's tuning configuration
+    min_length: int | None = None  # set: each sequence's length uniform in [min_length, lag], padded
+    ignore_lengths: bool = False  # True: the model runs over the padding and reads output[:, -1]
 
 
 RECURRENT_INITS = ("orthogonal", "identity")
@@ -60,12 +63,15 @@ def _finite_or_none(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else value
 
 
-def train_run(spec: RunSpec, profile: Profile) -> dict:
-    """Train one model as ``spec`` says and return its row: outcome, curve and wall time."""
-    spec = replace(spec, implementation=spec.implementation or profile.implementation)
-    task = make_task(spec.task, spec.lag)
+def _task(spec: RunSpec):
+    return make_task(spec.task, spec.lag, **({} if spec.min_length is None else {"min_length": spec.min_length}))
+
+
+def build_model(spec: RunSpec, task) -> SequenceModel:
+    """The model ``spec`` describes, initialised from its seed as every run of it is."""
     torch.manual_seed(spec.seed)
-    model = SequenceModel(
+    model_class = LengthsIgnored if spec.ignore_lengths else SequenceModel
+    model = model_class(
         spec.kind, task.input_size, spec.hidden_size, task.output_size, readout=task.readout,
         implementation=spec.implementation, forget_bias=spec.forget_bias,
         without_gate=spec.without_gate,
@@ -73,6 +79,24 @@ def train_run(spec: RunSpec, profile: Profile) -> dict:
     if spec.chrono:
         set_chrono_bias(model.core, task.sequence_length, torch.Generator().manual_seed(spec.seed))
     _init_recurrent(model, spec)
+    return model
+
+
+def gradient_norms_at_init(spec: RunSpec, profile: Profile) -> dict:
+    """``grad_h_init`` (and ``grad_c_init``) of the model ``spec`` describes, untrained, on the
+    probe batch its run would use: no training step is taken."""
+    spec = replace(spec, implementation=spec.implementation or profile.implementation)
+    task = _task(spec)
+    model = build_model(spec, task).to(profile.device)
+    probe = task.batch(profile.batch_size, torch.Generator().manual_seed(spec.seed + 20_000), device=profile.device)
+    return _gradient_norms(model, task, probe, "init")
+
+
+def train_run(spec: RunSpec, profile: Profile) -> dict:
+    """Train one model as ``spec`` says and return its row: outcome, curve and wall time."""
+    spec = replace(spec, implementation=spec.implementation or profile.implementation)
+    task = _task(spec)
+    model = build_model(spec, task)
     model.to(profile.device)
     probe = task.batch(profile.batch_size, torch.Generator().manual_seed(spec.seed + 20_000),
                        device=profile.device)

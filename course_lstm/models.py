@@ -170,6 +170,14 @@ class SequenceModel(nn.Module):
         return self.head(last)
 
 
+class LengthsIgnored(SequenceModel):
+    """A SequenceModel that never sees the lengths: it runs over the padding and reads
+    output[:, -1] (notebook 07's model that ignores them)."""
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        return super().forward(x)
+
+
 def parameter_count(module: nn.Module) -> int:
     """The number of trainable scalars in ``module``."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
