@@ -97,8 +97,8 @@ def study(protocol: str, workers: int, cache: Path | None, out: Path, command: s
 
     if workers < 1:
         raise SystemExit(f"--workers must be at least 1, got {workers}")
-    if protocol not in the_study.PROTOCOLS:
-        raise SystemExit(f"unknown --protocol {protocol!r}; expected one of {', '.join(the_study.PROTOCOLS)}")
+    if protocol not in the_study.STUDIES:
+        raise SystemExit(f"unknown --protocol {protocol!r}; expected one of {', '.join(the_study.STUDIES)}")
     _writable(out)
     result = the_study.run_study(protocol, workers, None if cache is None else str(cache), command=command)
     path = results.save(result, out)
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--out", type=Path, default=Path("results"), help="folder for the JSON (default: results/)")
     run.add_argument("--steps", type=int, help="override the profile's training steps per run")
     survey = commands.add_parser("study", help="the study's protocol: tune each model, evaluate on fresh seeds")
-    survey.add_argument("--protocol", default="cpu", help="ci (seconds, a smoke test) or cpu (default)")
+    survey.add_argument("--protocol", default="cpu", help="ci (seconds, a smoke test), cpu (the lag study, default), ci-mechanisms or cpu-mechanisms (the rest)")
     survey.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     survey.add_argument("--cache", type=Path, help="folder caching every finished run: a rerun resumes")
     survey.add_argument("--out", type=Path, default=Path("results"), help="folder for the JSON (default: results/)")
