@@ -1,85 +1,152 @@
 """The claims ledger: each claim made for LSTMs, the experiment that tests it, what the shipped
-study measured, and the verdict, all generated from the shipped JSON by rules fixed here.
+studies measured, and the verdict, all generated from the shipped JSON by rules fixed here.
 
-A verdict compares the LSTM with a rival at the longest lag of each task of the study: *supported*
-where the LSTM solves more often with a one-sided Fisher exact p below 0.05, on every task;
-*qualified* where it does on some tasks, or solves more often without reaching p < 0.05;
-*not supported* otherwise; *open* where no shipped study measures the claim yet.
+A verdict on success rates compares the claim's model with a rival at the longest lag of each
+task of its experiment: *supported* where it solves more often with a one-sided Fisher exact p
+below 0.05 on every task; *qualified* where it does on some tasks, or solves more often without
+reaching p < 0.05; *not supported* otherwise. The gradient claim compares the fraction of the
+gradient that crosses the whole lag at initialisation, seed by seed (one-sided exact
+Mann–Whitney U), at PyTorch's initialisations and at each model's best one: *supported* where
+the LSTM keeps more at both with p < 0.05, *qualified* at one, *not supported* at neither.
+*Open*: no shipped study measures the claim.
 """
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 
 from course_lstm import results, stats, study
 
 ALPHA = 0.05
 LEDGER_START, LEDGER_END = "<!-- claims ledger: start -->", "<!-- claims ledger: end -->"
+STUDY_FILES = {"cpu": "study-cpu.json", "cpu-mechanisms": "study-cpu-mechanisms.json"}
 
 
 @dataclass(frozen=True)
 class Claim:
     claim: str
-    experiment: str
-    rival: str | None  # the model the LSTM is compared with in the study; None: not in the study yet
+    experiment: str  # what tests it, in words
+    study: str  # the shipped study that measures it: "cpu" or "cpu-mechanisms"
+    part: str  # the experiment's name in that study's rows
+    rival: str
+    model: str = "LSTM"  # the model the claim is about
+    measure: str = "rates"  # "rates": success counts; "gradient": the gradient kept at initialisation
 
 
 CLAIMS = (
-    Claim("1. LSTMs capture long-term dependencies", "study: tuned RNN against tuned LSTM of the same width, "
-          "success against lag", "RNN"),
-    Claim("2. LSTMs mitigate vanishing gradients", "gradient_flow (notebook 06): ‖dL/dh_t‖ through time", None),
-    Claim("3. LSTMs handle variable-length sequences", "notebook 07: packed against lengths ignored", None),
-    Claim("4. Long-term dependencies with fewer parameters", "study: tuned LSTM against a tuned RNN with the "
-          "LSTM's parameter count", "RNN (equal budget)"),
-    Claim("5. Memory cell and gates each matter", "gate_ablation, forget_bias (notebook 08)", None),
+    Claim("1. LSTMs capture long-term dependencies", "lag study: tuned LSTM against a tuned RNN of the same "
+          "width (it has no memory cell), success against lag", "cpu", "lags", "RNN"),
+    Claim("2. LSTMs mitigate vanishing gradients", "gradient at initialisation: ‖dL/dh_0‖ / ‖dL/dh_T-1‖ on the "
+          "adding problem, each initialisation of each grid", "cpu-mechanisms", "gradient", "RNN",
+          measure="gradient"),
+    Claim("3. LSTMs handle variable-length sequences", "lengths: mixed-length adding problem, packed LSTM "
+          "against packed RNN (and against an LSTM that ignores the lengths)", "cpu-mechanisms", "lengths",
+          "RNN, packed", model="LSTM, packed"),
+    Claim("4. Long-term dependencies with fewer parameters", "lag study: tuned LSTM against a tuned RNN with "
+          "the LSTM's parameter count", "cpu", "lags", "RNN (equal budget)"),
+    Claim("5a. The forget gate matters", "gates: the LSTM against the LSTM with the gate fixed at 1",
+          "cpu-mechanisms", "gates", "no forget gate"),
+    Claim("5b. The input gate matters", "gates: as 5a", "cpu-mechanisms", "gates", "no input gate"),
+    Claim("5c. The output gate matters", "gates: as 5a", "cpu-mechanisms", "gates", "no output gate"),
+    Claim("5d. A forget bias of 1 beats PyTorch's 0", "forget bias: LSTMs differing only in it, each tuned "
+          "over the learning rates", "cpu-mechanisms", "forget bias", "LSTM, forget bias 0",
+          model="LSTM, forget bias 1"),
 )
 
 
-def _entry(summary: list[dict], task: str, lag: int, model: str) -> dict:
-    return next(e for e in summary if (e["task"], e["lag"], e["model"]) == (task, lag, model))
+def _entry(summary: list[dict], part: str, task: str, lag: int, model: str) -> dict:
+    return next(e for e in summary if (e["experiment"], e["task"], e["lag"], e["model"]) == (part, task, lag, model))
 
 
-def judge(claim: Claim, result: dict | None) -> tuple[str, str]:
-    """(what was measured, verdict) for one claim from a study result (None: none ships)."""
-    if claim.rival is None or result is None:
-        return "no shipped study measures it yet", "open"
-    summary = study.summarise(result["rows"])
+def _verdict(wins: int, leads: int, count: int) -> str:
+    if wins == count:
+        return "supported"
+    return "qualified" if wins or leads else "not supported"
+
+
+def _judge_rates(claim: Claim, result: dict) -> tuple[str, str]:
+    summary = [e for e in study.summarise(result["rows"]) if e["experiment"] == claim.part]
+    if not summary:
+        return f"the shipped study has no {claim.part!r} experiment", "open"
     found, wins, leads = [], 0, 0
     tasks = list(dict.fromkeys(e["task"] for e in summary))
     for task in tasks:
         lag = max(e["lag"] for e in summary if e["task"] == task)
-        lstm, rival = _entry(summary, task, lag, "LSTM"), _entry(summary, task, lag, claim.rival)
-        p = stats.fisher_exact_greater(lstm["solved"], lstm["seeds"], rival["solved"], rival["seeds"])
+        mine = _entry(summary, claim.part, task, lag, claim.model)
+        rival = _entry(summary, claim.part, task, lag, claim.rival)
+        p = stats.fisher_exact_greater(mine["solved"], mine["seeds"], rival["solved"], rival["seeds"])
         wins += p < ALPHA
-        leads += lstm["rate"] > rival["rate"]
-        found.append(f"{task} T = {lag}: LSTM {lstm['solved']}/{lstm['seeds']}, {claim.rival} "
+        leads += mine["rate"] > rival["rate"]
+        found.append(f"{task} T = {lag}: {claim.model} {mine['solved']}/{mine['seeds']}, {claim.rival} "
                      f"{rival['solved']}/{rival['seeds']}, p = {p:.3f}")
-    if wins == len(tasks):
-        verdict = "supported"
-    elif wins or leads:
-        verdict = "qualified"
-    else:
-        verdict = "not supported"
-    return "; ".join(found), verdict
+    return "; ".join(found), _verdict(wins, leads, len(tasks))
 
 
-def ledger(result: dict | None = None) -> list[dict]:
-    """Every claim with its experiment, measurement and verdict (default: the shipped cpu study)."""
-    result = result if result is not None else results.shipped("study", "cpu")
-    return [{"claim": c.claim, "experiment": c.experiment, **dict(zip(("result", "verdict"), judge(c, result)))}
-            for c in CLAIMS]
+def gradient_kept(result: dict) -> dict[tuple[str, str], list[float]]:
+    """(kind, initialisation) -> the gradient fraction that crosses the lag, one per seed."""
+    kept: dict[tuple[str, str], list[float]] = {}
+    for row in result["gradient_flow"]:
+        kept.setdefault((row["kind"], row["init"]), []).append(row["kept"] or 0.0)
+    return kept
 
 
-def markdown(result: dict | None = None) -> str:
-    """The ledger as a markdown table, with the line that says where its numbers came from."""
-    result = result if result is not None else results.shipped("study", "cpu")
+DEFAULT_INITS = {"rnn": "default W_hh", "lstm": "forget bias 0"}
+"""PyTorch's own initialisation of each model (nn.LSTM's forget bias is 0)."""
+
+
+def _judge_gradient(claim: Claim, result: dict) -> tuple[str, str]:
+    if "gradient_flow" not in result:
+        return "the shipped study has no gradient measurement", "open"
+    kept = gradient_kept(result)
+    lag = result["gradient_flow"][0]["lag"]
+
+    def best(kind: str) -> str:
+        return max((init for k, init in kept if k == kind), key=lambda init: statistics.median(kept[kind, init]))
+
+    found, wins = [], 0
+    for what, rnn, lstm in (("PyTorch's initialisations", DEFAULT_INITS["rnn"], DEFAULT_INITS["lstm"]),
+                            ("each one's best", best("rnn"), best("lstm"))):
+        p = stats.mann_whitney_greater(kept["lstm", lstm], kept["rnn", rnn])
+        wins += p < ALPHA
+        found.append(f"{what}: LSTM ({lstm}) {statistics.median(kept['lstm', lstm]):.2g}, RNN ({rnn}) "
+                     f"{statistics.median(kept['rnn', rnn]):.2g}, p = {p:.3f}")
+    verdict = {2: "supported", 1: "qualified", 0: "not supported"}[wins]
+    return f"adding T = {lag}, gradient kept over the lag (median of seeds) at " + "; ".join(found), verdict
+
+
+def judge(claim: Claim, result: dict | None) -> tuple[str, str]:
+    """(what was measured, verdict) for one claim from its study's result (None: none ships)."""
+    if result is None:
+        return "no shipped study measures it yet", "open"
+    return _judge_gradient(claim, result) if claim.measure == "gradient" else _judge_rates(claim, result)
+
+
+def shipped_studies() -> dict[str, dict | None]:
+    """Every study the ledger reads, as shipped (None where none ships)."""
+    return {name: results.shipped("study", name) for name in STUDY_FILES}
+
+
+def ledger(studies: dict[str, dict | None] | None = None) -> list[dict]:
+    """Every claim with its experiment, measurement and verdict (default: the shipped studies)."""
+    studies = shipped_studies() if studies is None else studies
+    return [{"claim": c.claim, "experiment": c.experiment,
+             **dict(zip(("result", "verdict"), judge(c, studies.get(c.study))))} for c in CLAIMS]
+
+
+def markdown(studies: dict[str, dict | None] | None = None) -> str:
+    """The ledger as a markdown table, with the lines that say where its numbers came from."""
+    studies = shipped_studies() if studies is None else studies
     lines = ["| claim | experiment | measured (longest lag of each task) | verdict |", "| --- | --- | --- | --- |"]
-    lines += [f"| {e['claim']} | {e['experiment']} | {e['result']} | **{e['verdict']}** |" for e in ledger(result)]
-    source = (f"From `course_lstm/results/study-cpu.json` ({results.provenance_line(result)}); "
-              f"verdicts by the rules in `course_lstm/ledger.py`." if result is not None
-              else "No study ships yet: `python -m course_lstm study --protocol cpu --workers 2 "
-                   "--out course_lstm/results` makes one.")
-    return "\n".join(lines) + "\n\n" + source + "\n"
+    lines += [f"| {e['claim']} | {e['experiment']} | {e['result']} | **{e['verdict']}** |" for e in ledger(studies)]
+    sources = []
+    for name, file in STUDY_FILES.items():
+        result = studies.get(name)
+        sources.append(f"`course_lstm/results/{file}`: " + (
+            results.provenance_line(result) if result is not None else
+            f"not shipped yet (`python -m course_lstm study --protocol {name} --workers 2 --out course_lstm/results`)"))
+    return ("\n".join(lines) + "\n\nFrom " + "; ".join(sources)
+            + ". Verdicts by the rules in `course_lstm/ledger.py`.\n")
 
 
 def write_into(path: str) -> bool:
