@@ -204,3 +204,56 @@ def budget_figure(rows: Sequence[dict], task: str, lag: int, title: str, note: s
     ax.legend(fontsize="small", loc="upper left")
     _add_note(figure, note)
     return figure
+
+
+def experiment_figure(summary: Sequence[dict], title: str, note: str | None = None) -> Figure:
+    """One experiment of the study at a single lag per task: left, each model's fraction of
+    evaluation seeds solved with its 95% Wilson interval; right, every seed's test loss /
+    baseline (log scale). A group of models per task.
+
+    summary: the experiment's entries of ``study.summarise(...)``.
+    """
+    _check_rows(summary, ("task", "lag", "model", "rate", "interval", "relative_loss"))
+    if not summary:
+        raise ValueError("no entries to draw")
+    tasks = list(dict.fromkeys((e["task"], e["lag"]) for e in summary))
+    models = list(dict.fromkeys(e["model"] for e in summary))
+    figure, (rates, losses) = plt.subplots(1, 2, figsize=(10.4, 3.9), layout="constrained")
+    width = 0.8 / len(models)
+    for index, model in enumerate(models):
+        style = {"marker": MARKERS[index % len(MARKERS)], "color": f"C{index}"}
+        for position, key in enumerate(tasks):
+            entry = next((e for e in summary if (e["task"], e["lag"], e["model"]) == (*key, model)), None)
+            if entry is None:
+                continue
+            x = position + (index - (len(models) - 1) / 2) * width
+            low, high = entry["interval"]
+            rates.errorbar([x], [entry["rate"]], yerr=[[max(0.0, entry["rate"] - low)], [max(0.0, high - entry["rate"])]],
+                           capsize=3, linestyle="none", label=f"{model} ({entry['seeds']} seeds)" if position == 0 else None,
+                           **style)
+            seeds = [v for v in entry["relative_loss"] if v is not None]
+            losses.scatter([x] * len(seeds), seeds, s=18, alpha=0.7, **style)
+    threshold = summary[0].get("solved_fraction")
+    if threshold:
+        losses.axhline(threshold, color="k", linestyle=":", linewidth=1, label="solved")
+    losses.axhline(1.0, color="k", linestyle="--", linewidth=1, label="memoryless baseline")
+    labels = [f"{TASK_NAMES.get(task, task)}\nT = {lag}" for task, lag in tasks]
+    for ax in (rates, losses):
+        ax.set_xticks(range(len(tasks)), labels)
+        ax.set_xlim(-0.6, len(tasks) - 0.4)
+        ax.set_xlabel("task and lag")
+    rates.set_ylim(-0.05, 1.05)
+    rates.set_ylabel("evaluation seeds solved (fraction)")
+    rates.set_title("success, with 95% Wilson intervals", fontsize="medium")
+    losses.set_yscale("log")
+    losses.set_ylabel("test loss / baseline (each seed)")
+    losses.set_title("every evaluation seed", fontsize="medium")
+    handles, names = rates.get_legend_handles_labels()
+    lines, more = losses.get_legend_handles_labels()
+    legend = figure.legend(handles + lines, names + more, loc="outside lower center",
+                           ncols=min(4, len(handles) + len(lines)), fontsize="small", title=note,
+                           title_fontsize="small")
+    if note:
+        legend.get_title().set_color("0.35")
+    figure.suptitle(title)
+    return figure

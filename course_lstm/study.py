@@ -372,3 +372,37 @@ def format_summary(summary: list[dict]) -> str:
                          f"{e['solved']:>5}/{e['seeds']:<2}{f'[{low:.2f}, {high:.2f}]':>15}{median:>11}  "
                          f"{e['config']}{diverged}")
     return "\n".join(lines)
+
+
+def report(experiment: str, name: str = "cpu-mechanisms") -> list[dict] | None:
+    """Print one experiment of shipped study ``name``: its table (solved k/n, 95% interval,
+    loss / baseline, chosen configuration), each comparison with its test, and where the numbers
+    come from. Returns the experiment's summary entries, or None (saying so) when none ships."""
+    shipped = results.shipped("study", name)
+    if shipped is None:
+        print(f"No {name} study ships with this version: `python -m course_lstm study --protocol {name} "
+              f"--workers 2 --out course_lstm/results` makes it.")
+        return None
+    summary = [e for e in summarise(shipped["rows"]) if e["experiment"] == experiment]
+    if not summary:
+        raise ValueError(f"the shipped {name} study has no experiment {experiment!r}")
+    print(format_summary(summary))
+    references = {part.experiment: part.reference for part in STUDIES[name]}
+    print(f"\ndoes {references.get(experiment, 'LSTM')} solve more often? one-sided Fisher exact test")
+    for c in compare(summary, references):
+        print(f"  {c['task']:<15} T = {c['lag']:>3}, against {c['against']}: p = {c['p_value']:.3f}")
+    print(f"\nmeasured: {results.provenance_line(shipped)}")
+    return summary
+
+
+def format_gradient(flow: list[dict]) -> str:
+    """The gradient kept over the lag at initialisation (a mechanisms study's ``gradient_flow``):
+    per model and initialisation, the median over seeds and the smallest and largest seed."""
+    lag = flow[0]["lag"]
+    header = f"{'model':<7}{'initialisation':<18}{'median':>10}{'smallest':>10}{'largest':>10}"
+    lines = [f"||dL/dh_0|| / ||dL/dh_T-1|| at initialisation, adding problem T = {lag}, "
+             f"{len({r['seed'] for r in flow})} seeds", header, "-" * len(header)]
+    for kind, init in dict.fromkeys((r["kind"], r["init"]) for r in flow):
+        kept = sorted(r["kept"] or 0.0 for r in flow if (r["kind"], r["init"]) == (kind, init))
+        lines.append(f"{kind.upper():<7}{init:<18}{statistics.median(kept):>10.2g}{kept[0]:>10.2g}{kept[-1]:>10.2g}")
+    return "\n".join(lines)

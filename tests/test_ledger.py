@@ -14,7 +14,7 @@ def rows(outcomes: dict[tuple[str, int, str], int], seeds: int = 5) -> list[dict
     made = []
     for (task, lag, model), solved in outcomes.items():
         for seed in range(seeds):
-            made.append({"phase": "evaluation", "task": task, "lag": lag, "label": model, "seed": seed,
+            made.append({"phase": "evaluation", "status": "solved", "max_grad_norm": 1.0, "task": task, "lag": lag, "label": model, "seed": seed,
                          "config": "c", "parameters": 1, "hidden_size": 1, "test_solved": seed < solved,
                          "solved_at": 100 if seed < solved else None, "test_relative_loss": 0.5,
                          "solved_threshold": 0.01, "baseline": 1.0})
@@ -29,7 +29,7 @@ def study(adding: tuple[int, int], order: tuple[int, int], short: tuple[int, int
     return {"rows": rows(outcomes)}
 
 
-CLAIM = next(c for c in ledger.CLAIMS if c.rival == "RNN")
+CLAIM = next(c for c in ledger.CLAIMS if c.rival == "RNN" and c.measure == "rates")
 
 
 @pytest.mark.parametrize("result, verdict", [
@@ -46,9 +46,33 @@ def test_verdicts_follow_the_fixed_rules(result, verdict):
 
 
 def test_a_claim_no_study_measures_is_open():
-    open_claim = next(c for c in ledger.CLAIMS if c.rival is None)
-    assert ledger.judge(open_claim, study((5, 0), (5, 0))) == ("no shipped study measures it yet", "open")
-    assert ledger.judge(CLAIM, None)[1] == "open"
+    assert ledger.judge(CLAIM, None) == ("no shipped study measures it yet", "open")
+    gates = next(c for c in ledger.CLAIMS if c.part == "gates")
+    assert ledger.judge(gates, study((5, 0), (5, 0)))[1] == "open", "a study without that experiment"
+
+
+def gradient_study(lstm: list[float], rnn: list[float], lstm_best: list[float], rnn_best: list[float]) -> dict:
+    found = []
+    for kind, init, values in (("lstm", "forget bias 0", lstm), ("rnn", "default W_hh", rnn),
+                               ("lstm", "chrono", lstm_best), ("rnn", "identity W_hh", rnn_best)):
+        found += [{"kind": kind, "init": init, "seed": seed, "lag": 100, "kept": v} for seed, v in enumerate(values)]
+    return {"rows": [], "gradient_flow": found}
+
+
+GRADIENT = next(c for c in ledger.CLAIMS if c.measure == "gradient")
+LOW, HIGH = [1e-9, 2e-9, 3e-9, 4e-9, 5e-9], [0.1, 0.2, 0.3, 0.4, 0.5]
+
+
+@pytest.mark.parametrize("result, verdict", [
+    (gradient_study(HIGH, LOW, HIGH, LOW), "supported"),
+    (gradient_study(HIGH, LOW, LOW, HIGH), "qualified"),  # the RNN's best init keeps more
+    (gradient_study(LOW, HIGH, LOW, HIGH), "not supported"),
+    (gradient_study(HIGH, HIGH, HIGH, HIGH), "not supported"),  # ties: no evidence either way
+])
+def test_the_gradient_verdict_follows_its_rule(result, verdict):
+    measured, found = ledger.judge(GRADIENT, result)
+    assert found == verdict
+    assert "adding T = 100" in measured and "p = " in measured
 
 
 def test_the_readme_holds_the_current_ledger():

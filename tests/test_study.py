@@ -8,8 +8,14 @@ from dataclasses import replace
 
 import pytest
 
-from course_lstm import cli, results, stats, study, sweep
-from course_lstm.experiments import RunSpec
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+from course_lstm import cli, plots, results, stats, study, sweep  # noqa: E402
+from course_lstm.experiments import RunSpec  # noqa: E402
 
 
 # --- statistics ----------------------------------------------------------------------------------
@@ -247,3 +253,57 @@ def test_fit_takes_a_stricter_solved_threshold():
     assert history.solved_at == 10 and history.status == "solved"
     with pytest.raises(ValueError, match="solved_threshold must be a positive number, got 0"):
         fit(model, task, 20, progress=False, solved_threshold=0)
+
+
+def test_mann_whitney_is_exact_on_small_groups():
+    assert stats.mann_whitney_greater([5, 6, 7, 8, 9], [0, 1, 2, 3, 4]) == pytest.approx(1 / 252)
+    assert stats.mann_whitney_greater([0, 1, 2, 3, 4], [5, 6, 7, 8, 9]) == 1.0
+    # independent check: the tail of U over every split, counted by brute force on ranks
+    first, second = [0.3, 2.0, 5.0], [1.0, 0.1]
+    # ranks 2, 4, 5 of 5 (U = 5 of 6); of the 10 ways to pick 3 ranks, only {2,4,5} and {3,4,5} sum to 11 or more
+    assert stats.mann_whitney_greater(first, second) == pytest.approx(2 / 10)
+    with pytest.raises(ValueError, match="finite"):
+        stats.mann_whitney_greater([math.nan], [1.0])
+
+
+def test_every_mechanism_experiment_gives_each_model_the_same_budget():
+    for name in ("ci-mechanisms", "cpu-mechanisms"):
+        for part in study.STUDIES[name]:
+            budgets = {len(study.GRIDS[model.grid_name]) for model in part.models}
+            assert len(budgets) == 1, f"{name} {part.experiment}: unequal tuning budgets {budgets}"
+            assert part.reference in {model.label for model in part.models}
+            assert len(part.evaluation_seeds) >= 5 and not set(part.tuning_seeds) & set(part.evaluation_seeds)
+
+
+def test_the_lengths_experiment_uses_mixed_lengths_and_one_ignores_them():
+    part = next(p for p in study.STUDIES["cpu-mechanisms"] if p.experiment == "lengths")
+    specs = study.tuning_specs(part)
+    assert all(spec.min_length == round(0.2 * spec.lag) for spec in specs)
+    assert {spec.label for spec in specs if spec.ignore_lengths} == {"LSTM, lengths ignored"}
+
+
+def test_the_mechanisms_study_runs_end_to_end(tmp_path, monkeypatch, capsys):
+    result = study.run_study("ci-mechanisms", workers=1, progress=False)
+    experiments = {e["experiment"] for e in result["summary"]}
+    assert experiments == {"gru", "gates", "forget bias", "clipping", "lengths"}
+    assert {(r["kind"], r["init"]) for r in result["gradient_flow"]} >= {("rnn", "default W_hh"), ("lstm", "chrono")}
+    assert all(r["kept"] is None or r["kept"] >= 0 for r in result["gradient_flow"])
+    assert all(c["model"] == {"forget bias": "LSTM, forget bias 1", "clipping": "RNN, clipped at 1",
+                              "lengths": "LSTM, packed"}.get(c["experiment"], "LSTM") for c in result["comparisons"])
+    loaded = results.load(results.save(result, tmp_path))
+    assert "experiment: lengths" in study.format_summary(loaded["summary"])
+    gates = [e for e in loaded["summary"] if e["experiment"] == "gates"]
+    figure = plots.experiment_figure(gates, "gates", note="a note")
+    rates, losses = figure.axes
+    assert rates.get_ylabel().startswith("evaluation seeds solved") and losses.get_yscale() == "log"
+    assert [t.get_text() for t in rates.get_xticklabels()] == ["adding problem\nT = 5", "temporal order\nT = 10"]
+    assert len(rates.get_legend_handles_labels()[0]) == 4
+    plt.close(figure)
+    monkeypatch.setattr(results, "shipped", lambda experiment, profile: loaded)
+    assert study.report("gates", "ci-mechanisms") == gates
+    printed = capsys.readouterr().out
+    assert "experiment: gates" in printed and "against no input gate: p = " in printed and "measured: " in printed
+    with pytest.raises(ValueError, match="no experiment 'nothing'"):
+        study.report("nothing", "ci-mechanisms")
+    table = study.format_gradient(loaded["gradient_flow"])
+    assert "adding problem T = 5, 5 seeds" in table and "LSTM   chrono" in table
