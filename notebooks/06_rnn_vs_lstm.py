@@ -69,7 +69,7 @@ print(f"profile {profile.name}: adding lags {profile.lags}, copy lags {profile.c
 shipped_study = results.shipped("study", "cpu")
 protocol = study.PROTOCOLS["cpu"]
 print("tasks and lags:   " + "; ".join(f"{task} T = {', '.join(map(str, lags))}" for task, lags in protocol.tasks))
-print(f"models:           {', '.join(label for label, _, _ in protocol.models)}, width {protocol.hidden_size}")
+print(f"models:           {', '.join(model.label for model in protocol.models)}, width {protocol.hidden_size}")
 for kind, grid in study.GRIDS.items():
     print(f"{kind} grid ({len(grid)}):   " + "; ".join(config.name for config in grid))
 print(f"tuning seeds {list(protocol.tuning_seeds)}, evaluation seeds {list(protocol.evaluation_seeds)}; "
@@ -263,6 +263,36 @@ for seed in seeds:
         "training should make the LSTM's cell keep more of the gradient than at initialisation")
 lstm_far = [row["grad_c_trained"][0] / row["grad_c_trained"][-1] for row in flow["rows"] if row["label"] == "LSTM"]
 print(f"trained LSTM, ||dL/dc_0|| / ||dL/dc_T-1||: {', '.join(f'{v:.2g}' for v in lstm_far)}")
+
+# %% [markdown]
+# This run measures one initialisation of each model: PyTorch's for the RNN, forget bias 1 for the
+# LSTM. The mechanisms study (`course_lstm/results/study-cpu-mechanisms.json`) measured, on five
+# seeds at the lag study's longest lag, what fraction of the gradient crosses the whole lag at
+# initialisation for *every* initialisation in the tuning grids, the GRU's too, and the ledger's
+# verdict on claim 2 compares the two models seed by seed (a one-sided exact Mann–Whitney test)
+# at PyTorch's initialisations and at each model's best:
+
+# %%
+mechanisms = results.shipped("study", "cpu-mechanisms")
+if mechanisms is None:
+    print("No mechanisms study ships with this version: `python -m course_lstm study --protocol "
+          "cpu-mechanisms --workers 2 --out course_lstm/results` makes it.")
+else:
+    print(study.format_gradient(mechanisms["gradient_flow"]))
+    claim = next(c for c in ledger.CLAIMS if c.measure == "gradient")
+    measured, verdict = ledger.judge(claim, mechanisms)
+    print(f"\n{claim.claim}: {verdict}\n  {measured}")
+    print(f"measured: {results.provenance_line(mechanisms)}")
+
+# %% [markdown]
+# A gradient that reaches the first step at initialisation is necessary for learning a long
+# dependency, not sufficient: the lag study (section 1) shows whether the models with the best
+# initialisations then learned. The same study also trained the RNN with and without gradient
+# clipping (notebook 02's fix for the other failure, the exploding gradient), each tuned over the
+# learning rates; "diverged" counts the runs whose loss or gradient became inf or NaN:
+
+# %%
+clipping = study.report("clipping")
 
 # %% [markdown]
 # What the measurements say:
