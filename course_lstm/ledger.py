@@ -130,6 +130,10 @@ def shipped_studies() -> dict[str, dict | None]:
 def ledger(studies: dict[str, dict | None] | None = None) -> list[dict]:
     """Every claim with its experiment, measurement and verdict (default: the shipped studies)."""
     studies = shipped_studies() if studies is None else studies
+    unknown = set(studies) - set(STUDY_FILES)
+    if unknown:
+        raise ValueError(f"studies must map study names ({', '.join(STUDY_FILES)}) to results, "
+                         f"got keys {', '.join(map(repr, sorted(map(str, unknown))))}")
     return [{"claim": c.claim, "experiment": c.experiment,
              **dict(zip(("result", "verdict"), judge(c, studies.get(c.study))))} for c in CLAIMS]
 

@@ -51,6 +51,11 @@ def test_a_claim_no_study_measures_is_open():
     assert ledger.judge(gates, study((5, 0), (5, 0)))[1] == "open", "a study without that experiment"
 
 
+def test_a_result_passed_where_studies_belong_is_refused():
+    with pytest.raises(ValueError, match="study names"):
+        ledger.ledger(study((5, 0), (5, 0)))  # one result, not {study name: result}
+
+
 def gradient_study(lstm: list[float], rnn: list[float], lstm_best: list[float], rnn_best: list[float]) -> dict:
     found = []
     for kind, init, values in (("lstm", "forget bias 0", lstm), ("rnn", "default W_hh", rnn),
