@@ -33,8 +33,9 @@
 # **Prerequisites**: notebook 05 (`output` and `h_n` of an LSTM layer, `batch_first`) and the
 # adding problem of notebook 02.
 #
-# **Time**: about 45 minutes. Executing the notebook takes about 20 seconds in the `ci` profile and
-# about a minute in the `cpu` profile.
+# **Time**: about 45 minutes. Executing the notebook takes under a minute in the `ci`
+# profile and a few minutes in the `cpu` profile on 2 cores (`tools/execute_notebooks.py` prints the
+# time it took).
 
 # %%
 import math
@@ -311,14 +312,14 @@ ours = LSTM(3, 4, num_layers=2, batch_first=True, dtype=torch.float64)
 theirs = nn.LSTM(3, 4, num_layers=2, batch_first=True, dtype=torch.float64)
 theirs.load_state_dict(ours.state_dict())
 
-results = {}
+outcome = {}
 for name, layer in (("ours", ours), ("nn.LSTM", theirs)):
     out, (h, c) = layer(pack(x_r, lengths_r, batch_first=True))
     x_r.grad = None
     (out.data.sum() + h.sum() + 2 * c.sum()).backward()  # any loss that uses all three
-    results[name] = (out.data, h, c, x_r.grad.clone())
+    outcome[name] = (out.data, h, c, x_r.grad.clone())
 for what, ours_part, theirs_part in zip(("output.data", "h_n", "c_n", "dL/dx"),
-                                        results["ours"], results["nn.LSTM"]):
+                                        outcome["ours"], outcome["nn.LSTM"]):
     agree(f"packed {what}", ours_part, theirs_part)
 
 # %% [markdown]

@@ -31,8 +31,9 @@
 # **Prerequisites**: notebook 04 (the gates, `record_gates`, the forget-gate bias) and 06 (the
 # protocol: several seeds, "solved" against the memoryless baseline, `RunSpec`, `train_run`).
 #
-# **Time**: about 50 minutes. Executing the notebook takes about 20 seconds in the `ci` profile
-# and about 2 minutes in the `cpu` profile (2 cores).
+# **Time**: about 50 minutes. Executing the notebook takes under a minute in the `ci`
+# profile and a few minutes in the `cpu` profile on 2 cores (`tools/execute_notebooks.py` prints the
+# time it took).
 
 # %%
 import matplotlib.pyplot as plt
@@ -431,8 +432,6 @@ if gate_study is not None:
 # that task; a large one says these five seeds show no cost. Verdicts for claims 5a–5c of the
 # ledger (notebook 00) are read from this table by the rules in `course_lstm/ledger.py`. Now the
 # variants one by one, and our own runs:
-#
-# | variant | cell state $c_t$ | hidden state $h_t$ |
 #
 # | variant | cell state $c_t$ | hidden state $h_t$ |
 # | --- | --- | --- |

@@ -35,8 +35,9 @@
 # shapes) and 06 (the adding problem and what "solved" means). Notebook 07 (packing) helps for
 # section 4, notebook 11 (the fast LSTM) for section 5.
 #
-# **Time**: about 50 minutes. Executing the notebook takes about 10 seconds in the `ci` profile
-# and about a minute and a half in the `cpu` profile.
+# **Time**: about 50 minutes. Executing the notebook takes under a minute in the `ci`
+# profile and a few minutes in the `cpu` profile on 2 cores (`tools/execute_notebooks.py` prints the
+# time it took).
 
 # %%
 import matplotlib.pyplot as plt
@@ -205,7 +206,8 @@ plt.show()
 # The course's mechanisms study asked it first, with notebook 06's protocol: the GRU tuned over
 # the RNN's grid (PyTorch's, an orthogonal and an identity $W_{hh}$, each at two learning rates),
 # the LSTM over its own (forget bias 0, 1 and chrono), the same budget for both, then five fresh
-# evaluation seeds each, at the adding problem's lag where notebook 06's RNN and LSTM part:
+# evaluation seeds each, on the adding problem at a lag where notebook 06's tuned RNN and LSTM
+# part:
 
 # %%
 gru_study = study.report("gru")
@@ -216,8 +218,9 @@ if gru_study is not None:
 
 # %% [markdown]
 # The p-value asks whether the LSTM solves *more often* than the GRU; a large one says only that
-# these seeds show no such advantage, not that the two are equal. Your own run, in this profile:
-# The experiment `gru_comparison` trains a GRU and an LSTM (forget bias 1, as in notebook 06) of
+# these seeds show no such advantage, not that the two are equal.
+#
+# Now your own run, in this profile. The experiment `gru_comparison` trains a GRU and an LSTM (forget bias 1, as in notebook 06) of
 # the same width, `profile.hidden_size`, on the adding problem at each of the profile's lags, with
 # `profile.seeds` seeds each, the same training steps and learning rate. The experiment also runs
 # the copy task; we leave it out here (`copy_lags=()`): at the `ci` and `cpu` scales neither model
@@ -234,8 +237,8 @@ fig = plots.success_figure(comparison["rows"], "Both gated models solve the addi
 plt.show()
 
 # %% [markdown]
-# Both solve it (the two lines lie on top of each other), so the fraction solved cannot tell
-# them apart. How fast they got there can: here are the held-out losses during training at the
+# In this run both solve it at the probe lag and below (asserted further down), so the fraction
+# solved cannot tell them apart there. How fast they got there can: here are the held-out losses during training at the
 # profile's probe lag, one line per seed. (Training stops at the first evaluation below the
 # threshold.)
 
