@@ -453,5 +453,5 @@ for lag in profile.copy_lags:
 # 3. Give the RNN a fairer chance: `experiments.run_experiment("lag_sweep", profile, steps=3 *
 #    profile.steps)`. Does the RNN's longest learned lag move? What does that say about the
 #    phrase "stops learning"?
-# 4. Set `COURSE_LSTM_PROFILE=cpu`, restart the kernel and run the notebook (about 3.5 minutes on
+# 4. Set `COURSE_LSTM_PROFILE=cpu`, restart the kernel and run the notebook (a few minutes on
 #    2 cores). Which of the asserted claims get stronger with more lags and seeds?
