@@ -21,6 +21,8 @@ from course_lstm import results, stats, study
 ALPHA = 0.05
 LEDGER_START, LEDGER_END = "<!-- claims ledger: start -->", "<!-- claims ledger: end -->"
 STUDY_FILES = {"cpu": "study-cpu.json", "cpu-mechanisms": "study-cpu-mechanisms.json"}
+REPLICA_FILES = {"cpu-mechanisms": "study-cpu-mechanisms-replication.json"}
+"""Reruns of a shipped study on another CPU: floating-point results depend on the instruction set."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,9 @@ def _judge_rates(claim: Claim, result: dict) -> tuple[str, str]:
     summary = [e for e in study.summarise(result["rows"]) if e["experiment"] == claim.part]
     if not summary:
         return f"the shipped study has no {claim.part!r} experiment", "open"
+    missing = {claim.model, claim.rival} - {e["model"] for e in summary}
+    if missing:
+        return f"the shipped study's {claim.part!r} experiment has no {', '.join(sorted(missing))}", "open"
     found, wins, leads = [], 0, 0
     tasks = list(dict.fromkeys(e["task"] for e in summary))
     for task in tasks:
@@ -138,9 +143,56 @@ def ledger(studies: dict[str, dict | None] | None = None) -> list[dict]:
              **dict(zip(("result", "verdict"), judge(c, studies.get(c.study))))} for c in CLAIMS]
 
 
-def markdown(studies: dict[str, dict | None] | None = None) -> str:
-    """The ledger as a markdown table, with the lines that say where its numbers came from."""
-    studies = shipped_studies() if studies is None else studies
+def shipped_replicas() -> dict[str, dict]:
+    """Every shipped rerun of a study on another machine (REPLICA_FILES), by study name."""
+    found = {}
+    for name, file in REPLICA_FILES.items():
+        path = results.SHIPPED / file
+        if path.exists():
+            found[name] = results.load(path)
+    return found
+
+
+def _run_key(row: dict) -> tuple:
+    return (study.experiment_of(row), row.get("phase"), row["task"], row["lag"], row["label"], row["config"],
+            row["seed"])
+
+
+def replication(studies: dict[str, dict | None], replicas: dict[str, dict]) -> list[str]:
+    """One sentence per rerun: how many runs with the same configuration and seed changed their
+    solved outcome, how many evaluation runs followed another tuning choice, and which verdicts
+    the rerun would change."""
+    sentences = []
+    for name, replica in replicas.items():
+        original = studies.get(name)
+        if original is None:
+            continue
+        theirs = {_run_key(row): row["test_solved"] for row in replica["rows"]}
+        matched = [(row["test_solved"], theirs[_run_key(row)]) for row in original["rows"] if _run_key(row) in theirs]
+        changed = sum(a != b for a, b in matched)
+        unmatched = len(original["rows"]) - len(matched)
+        before = {e["claim"]: e["verdict"] for e in ledger(studies)}
+        after = {e["claim"]: e["verdict"] for e in ledger({**studies, name: replica})}
+        moved = [f"{claim.split(' ', 1)[0].rstrip('.')} {before[claim]} → {after[claim]}"
+                 for claim in before if before[claim] != after[claim]]
+        workers = replica["provenance"].get("workers", "?")
+        sentences.append(
+            f"`course_lstm/results/{REPLICA_FILES.get(name, name + '-replication.json')}` reran the {name} study on "
+            f"{results.provenance_line(replica)}, with {workers} worker(s): {changed} of {len(matched)} runs "
+            f"with the same configuration and seed changed their solved outcome, and {unmatched} evaluation "
+            f"runs followed another tuning choice; verdicts it changes: {', '.join(moved) if moved else 'none'}. "
+            f"Floating-point results depend on the CPU's instruction set, so a verdict that rests on one "
+            f"seed can move with it.")
+    return sentences
+
+
+def markdown(studies: dict[str, dict | None] | None = None, replicas: dict[str, dict] | None = None) -> str:
+    """The ledger as a markdown table, with the lines that say where its numbers came from and,
+    for each rerun on another CPU (default: the shipped ones, when ``studies`` is too), what it
+    changed."""
+    if studies is None:
+        studies = shipped_studies()
+        replicas = shipped_replicas() if replicas is None else replicas
     lines = ["| claim | experiment | measured (longest lag of each task) | verdict |", "| --- | --- | --- | --- |"]
     lines += [f"| {e['claim']} | {e['experiment']} | {e['result']} | **{e['verdict']}** |" for e in ledger(studies)]
     sources = []
@@ -149,8 +201,10 @@ def markdown(studies: dict[str, dict | None] | None = None) -> str:
         sources.append(f"`course_lstm/results/{file}`: " + (
             results.provenance_line(result) if result is not None else
             f"not shipped yet (`python -m course_lstm study --protocol {name} --workers 2 --out course_lstm/results`)"))
-    return ("\n".join(lines) + "\n\nFrom " + "; ".join(sources)
-            + ". Verdicts by the rules in `course_lstm/ledger.py`.\n")
+    text = "\n".join(lines) + "\n\nFrom " + "; ".join(sources) + ". Verdicts by the rules in `course_lstm/ledger.py`.\n"
+    for sentence in replication(studies, replicas or {}):
+        text += f"\n{sentence}\n"
+    return text
 
 
 def write_into(path: str) -> bool:

@@ -49,6 +49,9 @@ def test_a_claim_no_study_measures_is_open():
     assert ledger.judge(CLAIM, None) == ("no shipped study measures it yet", "open")
     gates = next(c for c in ledger.CLAIMS if c.part == "gates")
     assert ledger.judge(gates, study((5, 0), (5, 0)))[1] == "open", "a study without that experiment"
+    fewer = next(c for c in ledger.CLAIMS if c.rival == "RNN (equal budget)")
+    assert ledger.judge(fewer, study((5, 0), (5, 0))) == (
+        "the shipped study's 'lags' experiment has no RNN (equal budget)", "open")
 
 
 def test_a_result_passed_where_studies_belong_is_refused():
@@ -95,3 +98,18 @@ def test_write_into_fills_the_block_once(tmp_path):
     (tmp_path / "bare.md").write_text("no markers")
     with pytest.raises(SystemExit, match="no <!-- claims ledger: start -->"):
         cli.main(["ledger", "--write", str(tmp_path / "bare.md")])
+
+
+def test_a_rerun_reports_changed_outcomes_and_verdicts():
+    original = study((5, 0), (5, 0))
+    rerun = study((2, 0), (5, 0))  # three adding LSTM seeds no longer solve
+    rerun["provenance"] = {"profile": "cpu", "device": "CPU (x86_64, 1 thread)", "torch": "2.13.0+cpu",
+                           "date": "2026-12-02T00:00:00+00:00", "git_commit": "abcdef0", "workers": 1}
+    [sentence] = ledger.replication({"cpu": original}, {"cpu": rerun})
+    assert "3 of 30 runs with the same configuration and seed changed their solved outcome" in sentence
+    assert "verdicts it changes: 1 supported → qualified" in sentence  # claim 4 is open: no equal-budget RNN
+    [same] = ledger.replication({"cpu": original}, {"cpu": {**original, "provenance": rerun["provenance"]}})
+    assert "0 of 30 runs" in same and "verdicts it changes: none" in same
+    original["provenance"] = rerun["provenance"]
+    assert ledger.markdown({"cpu": original}).count("reran") == 0, "no rerun unless given"
+    assert "reran the cpu study" in ledger.markdown({"cpu": original}, {"cpu": rerun})
