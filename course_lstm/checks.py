@@ -1,13 +1,24 @@
 """Exercise checkers: run a learner's function on seeded cases and explain what is wrong.
 
 ``check("lstm_step", my_lstm_step)`` returns a ``Verdict`` that displays as one friendly line;
-it never raises, whatever the learner's function does. Known mistakes get a specific hint.
+it never raises, whatever the learner's function does. Known mistakes get a specific hint; other
+wrong answers are described without giving the expected answer away.
+
+The answers to compare with (the reference's and each known mistake's) are computed before the
+learner's function runs, and it gets its own copies of the inputs, so that modifying them cannot
+fool the check (it is reported instead). Each call runs in a thread under a time limit; what it
+prints is captured and shown cut short.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import itertools
 import math
+import re
+import sys
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +53,8 @@ class Exercise:
 
     ``cases(generator)`` yields argument tuples; ``mistakes`` maps a hint to a function with the
     same signature that makes that mistake: a learner whose output matches it gets the hint.
+    ``advice`` is shown when a wrong answer matches no known mistake: it points at what to
+    check without giving the answer away.
     """
 
     name: str
@@ -49,6 +62,7 @@ class Exercise:
     reference: Callable
     cases: Callable[[torch.Generator], list[tuple]]
     mistakes: dict[str, Callable] = field(default_factory=dict)
+    advice: str = ""
 
 
 def _randn(generator: torch.Generator, *shape: int) -> Tensor:
@@ -69,7 +83,7 @@ def _wrong_orders(correct: str, subject: str, layout: str, variant: Callable[[st
 
 
 def _layout_cases(generator: torch.Generator) -> list[tuple]:
-    return [(_randn(generator, n, l, i),) for n, l, i in [(2, 3, 4), (4, 5, 1), (3, 3, 2)]]
+    return [(_randn(generator, n, length, i),) for n, length, i in [(2, 3, 4), (4, 5, 1), (3, 3, 2)]]
 
 
 # --- 01: one RNN step, and the unrolled RNN -------------------------------------------------
@@ -87,8 +101,8 @@ def _rnn_step_reference(x, h, W_ih, W_hh, b):
 
 def _unroll_cases(generator: torch.Generator) -> list[tuple]:
     shapes = [(5, 4, 3, 6), (1, 2, 2, 2), (7, 1, 3, 4)]  # (L, N, I, H)
-    return [(_randn(generator, l, n, i), _randn(generator, n, h), _randn(generator, h, i),
-             _randn(generator, h, h), _randn(generator, h)) for l, n, i, h in shapes]
+    return [(_randn(generator, length, n, i), _randn(generator, n, h), _randn(generator, h, i),
+             _randn(generator, h, h), _randn(generator, h)) for length, n, i, h in shapes]
 
 
 def _unroll_reference(xs, h0, W_ih, W_hh, b):
@@ -147,7 +161,7 @@ def _lstm_with_order(order: str) -> Callable:
     """An LSTM step that reads the weight blocks in ``order`` (e.g. "fiog") instead of "ifgo"."""
 
     def step(x, h, c, W_ih, W_hh, b_ih, b_hh):
-        blocks = dict(zip(order, (F.linear(x, W_ih, b_ih) + F.linear(h, W_hh, b_hh)).chunk(4, -1)))
+        blocks = dict(zip(order, (F.linear(x, W_ih, b_ih) + F.linear(h, W_hh, b_hh)).chunk(4, -1), strict=True))
         i, f, o = (torch.sigmoid(blocks[k]) for k in "ifo")
         c_next = f * c + i * torch.tanh(blocks["g"])
         return o * torch.tanh(c_next), c_next
@@ -166,7 +180,7 @@ def _lstm_mistakes() -> dict[str, Callable]:
         return o * c_next, c_next
 
     def forgets_input_gate(x, h, c, *weights):
-        i, f, g, o = lstm_step(x, h, c, *weights).gates
+        _, f, g, o = lstm_step(x, h, c, *weights).gates
         c_next = f * c + g
         return o * torch.tanh(c_next), c_next
 
@@ -213,7 +227,7 @@ def _update_with_order(order: str, candidate: Callable = torch.tanh, squash_cell
     """A cell update reading the (N, 4H) gate blocks in ``order`` (torch.nn's is "ifgo")."""
 
     def update(gates, c):
-        blocks = dict(zip(order, gates.chunk(4, -1)))
+        blocks = dict(zip(order, gates.chunk(4, -1), strict=True))
         i, f, o = (torch.sigmoid(blocks[k]) for k in "ifo")
         c_next = f * c + i * candidate(blocks["g"])
         return o * (torch.tanh(c_next) if squash_cell else c_next), c_next
@@ -328,8 +342,8 @@ def _gru_variant(order: str = "rzn", swap_z: bool = False, reset_before: bool = 
     z and 1 - z swapped, or with r applied to h before the matrix product (Cho et al. 2014)."""
 
     def step(x, h, W_ih, W_hh, b_ih, b_hh):
-        wi, wh = dict(zip(order, W_ih.chunk(3))), dict(zip(order, W_hh.chunk(3)))
-        bi, bh = dict(zip(order, b_ih.chunk(3))), dict(zip(order, b_hh.chunk(3)))
+        wi, wh = dict(zip(order, W_ih.chunk(3), strict=True)), dict(zip(order, W_hh.chunk(3), strict=True))
+        bi, bh = dict(zip(order, b_ih.chunk(3), strict=True)), dict(zip(order, b_hh.chunk(3), strict=True))
         r = torch.sigmoid(F.linear(x, wi["r"], bi["r"]) + F.linear(h, wh["r"], bh["r"]))
         z = torch.sigmoid(F.linear(x, wi["z"], bi["z"]) + F.linear(h, wh["z"], bh["z"]))
         recurrent = F.linear(r * h, wh["n"], bh["n"]) if reset_before else r * F.linear(h, wh["n"], bh["n"])
@@ -395,7 +409,9 @@ EXERCISES = {
                      "layers above the first take the hidden state (size H) as input, not the input size I":
                          _count_same_input,
                      "an LSTM layer has four blocks (i, f, g, o), each the size of an RNN layer": _count_rnn,
-                 }),
+                 }, advice="count, layer by layer, the weights W_ih and W_hh and the biases of all four "
+                           "gate blocks; check whether you counted both bias vectors, and what the layers "
+                           "above the first take as input"),
         Exercise("cell_update", "cell_update(gates, c) -> (h_next, c_next)",
                  _update_with_order("ifgo"), _update_cases, _update_mistakes()),
         Exercise("decay_per_step", "decay_per_step(norms) -> float", decay_rate, _decay_cases, {
@@ -404,7 +420,8 @@ EXERCISES = {
             "return the factor per step, exp(slope), not the slope of log norm itself": _decay_slope,
             "the distance to the loss is T-1-t, so the first norm is the farthest; your factor is "
             "upside down (1/r)": _decay_upside_down,
-        }),
+        }, advice="fit a straight line to log(norm) against the distance to the loss, by least "
+                  "squares; the factor per step is exp of its slope"),
         Exercise("last_step_outputs", "last_step_outputs(output, lengths) -> (N, H)", _final_reference,
                  _final_cases, {
                      "output[:, -1] is the last PADDED step; read each sequence at its own length":
@@ -427,11 +444,51 @@ EXERCISES = {
                          _budget_without_readout,
                      "torch.nn's RNN has two bias vectors, b_ih and b_hh, each H long": _budget_one_bias,
                      "the width must fit the budget: round down, not up": _budget_rounded_up,
-                 }),
+                 }, advice="the width is the largest H whose parameter count fits the budget; check "
+                           "whether you counted both bias vectors and the readout (weights and biases)"),
         Exercise("gru_step", "gru_step(x, h, W_ih, W_hh, b_ih, b_hh) -> h_next",
                  lambda x, h, *weights: gru_step(x, h, *weights), _gru_cases, _gru_mistakes()),
     ]
 }
+
+
+TIME_LIMIT_SECONDS = 20.0
+"""How long ``check`` waits for one call of the learner's function before it gives up on it."""
+
+PRINTED_LINES_SHOWN = 20
+"""How many of the lines the learner's function prints ``check`` shows; the rest are counted."""
+
+_INTERRUPTED = ("Interrupted: the check stopped before it finished (the stop button, or Ctrl-C), so it "
+                "says nothing about your function yet; run the cell again to check it.")
+
+
+# --- the checker's arguments -----------------------------------------------------------------
+
+
+def _bad_arguments(name: object, candidate: object) -> str | None:
+    """What is wrong with the arguments of ``check(name, candidate)``, or None."""
+    known = ", ".join(EXERCISES)
+    if callable(name) and isinstance(candidate, str):
+        return f'The exercise\'s name comes first: check("{candidate}", your_function).'
+    if not isinstance(name, str):
+        return (f'check needs the exercise\'s name as a string, like check("rnn_step", rnn_step); '
+                f"got {_describe(name)}. The exercises are: {known}.")
+    if name not in EXERCISES:
+        return f"There is no exercise called {name!r}; the exercises are: {known}."
+    if not callable(candidate):
+        return f"check({name!r}, ...) needs your function, got {_describe(candidate)}."
+    return None
+
+
+# --- describing values and errors in words ---------------------------------------------------
+
+
+def _text(value: object, show: Callable[[object], str] = str) -> str:
+    """``show(value)`` (str or repr), or a placeholder when even that fails."""
+    try:
+        return show(value)
+    except Exception:
+        return "(it cannot be printed)"
 
 
 def _describe(value: object) -> str:
@@ -439,38 +496,11 @@ def _describe(value: object) -> str:
         return f"a tensor of shape {tuple(value.shape)}"
     if isinstance(value, (tuple, list)):
         return f"a {type(value).__name__} of {len(value)}"
-    return f"{type(value).__name__} {value!r}"
+    return f"{type(value).__name__} {_text(value, repr)}"
 
 
-def _difference(got: object, expected: object) -> str | None:
-    """None when ``got`` equals ``expected`` (to float64 rounding), else what differs, in words."""
-    if isinstance(expected, Tensor):
-        if not isinstance(got, Tensor):
-            return f"expected a tensor, got {_describe(got)}"
-        if got.shape != expected.shape:
-            return f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"
-        if not torch.allclose(got.to(expected.dtype), expected, rtol=1e-6, atol=1e-8):
-            worst = (got.to(expected.dtype) - expected).abs().max().item()
-            return f"the values are off (largest difference {worst:.2g})"
-        return None
-    if isinstance(expected, (tuple, list)):
-        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
-            return f"expected {_describe(expected)}, got {_describe(got)}"
-        for k, (a, b) in enumerate(zip(got, expected)):
-            problem = _difference(a, b)
-            if problem:
-                return f"item {k}: {problem}"
-        return None
-    if isinstance(expected, int) and isinstance(got, int) and not isinstance(got, bool) and got == expected:
-        return None
-    if isinstance(expected, float):
-        if isinstance(got, Tensor) and got.numel() == 1:
-            got = got.item()
-        if isinstance(got, (int, float)) and not isinstance(got, bool):
-            if math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-12):
-                return None
-            return f"expected {expected:.6g}, got {got:.6g}"
-    return f"expected {expected!r}, got {_describe(got)}"
+def _error_text(error: BaseException) -> str:
+    return f"{type(error).__name__}: {_text(error)}"
 
 
 def _where(error: BaseException) -> str:
@@ -480,39 +510,328 @@ def _where(error: BaseException) -> str:
     return f" (line {frames[-1].lineno} of your code)" if frames else ""
 
 
+# --- comparing a result with the expected one ------------------------------------------------
+
+
+def _direction(got: float, expected: float) -> str:
+    return "too large" if got > expected else "too small"
+
+
+def _wrong_device(device: torch.device, expected: torch.device | str) -> str:
+    expected = torch.device(expected).type
+    return (f"your result is on the {device.type} device and cannot be brought to the {expected} "
+            f"device to compare it; return it on the device of the inputs ({expected})")
+
+
+def _moved(tensor: Tensor, device: torch.device | str) -> Tensor | None:
+    """``tensor`` on ``device``, or None when it cannot be moved there (a meta tensor has no data)."""
+    if tensor.device == torch.device(device):
+        return tensor
+    try:
+        return tensor.detach().to(device)
+    except (RuntimeError, NotImplementedError):
+        return None
+
+
+def _tensor_difference(got: object, expected: Tensor) -> str | None:
+    if not isinstance(got, Tensor):
+        return f"expected a tensor, got {_describe(got)}"
+    if got.shape != expected.shape:
+        return f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"
+    moved = _moved(got, expected.device)
+    if moved is None:
+        return _wrong_device(got.device, expected.device)
+    moved = moved.to(expected.dtype)
+    if not torch.allclose(moved, expected, rtol=1e-6, atol=1e-8):
+        worst = (moved - expected).abs().max().item()
+        return f"the values are off (largest difference {worst:.2g})"
+    return None
+
+
+def _sequence_difference(got: object, expected: tuple | list) -> str | None:
+    if not isinstance(got, (tuple, list)) or len(got) != len(expected):
+        return f"expected {_describe(expected)}, got {_describe(got)}"
+    for k, (a, b) in enumerate(zip(got, expected, strict=True)):
+        problem = _difference(a, b)
+        if problem:
+            return f"item {k}: {problem}"
+    return None
+
+
+def _int_difference(got: object, expected: int) -> str | None:
+    if not isinstance(got, int) or isinstance(got, bool):
+        return f"expected an int, got {_describe(got)}"
+    return None if got == expected else f"your answer {got} is {_direction(got, expected)}"
+
+
+def _float_difference(got: object, expected: float) -> str | None:
+    if isinstance(got, Tensor) and got.numel() == 1:
+        moved = _moved(got, "cpu")
+        if moved is None:
+            return _wrong_device(got.device, "cpu")
+        got = moved.item()
+    if not isinstance(got, (int, float)) or isinstance(got, bool):
+        return f"expected a number, got {_describe(got)}"
+    if math.isnan(got):
+        return "your answer is nan (not a number)"
+    if math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-12):
+        return None
+    return f"your answer {got:.6g} is {_direction(got, expected)}"
+
+
+def _difference(got: object, expected: object) -> str | None:
+    """None when ``got`` equals ``expected`` (to float64 rounding), else what differs, in words
+    that do not give the expected value away."""
+    if isinstance(expected, Tensor):
+        return _tensor_difference(got, expected)
+    if isinstance(expected, (tuple, list)):
+        return _sequence_difference(got, expected)
+    if isinstance(expected, int) and not isinstance(expected, bool):
+        return _int_difference(got, expected)
+    if isinstance(expected, float):
+        return _float_difference(got, expected)
+    return f"expected a {type(expected).__name__}, got {_describe(got)}"
+
+
+# --- inputs: fresh copies for every call, and a check that they were left alone --------------
+
+
+def _copy(value: object) -> object:
+    """A deep copy of a case's arguments: tensors cloned, tuples and lists rebuilt."""
+    if isinstance(value, Tensor):
+        return value.detach().clone()
+    if isinstance(value, (tuple, list)):
+        return type(value)(_copy(item) for item in value)
+    return value
+
+
+def _copy_args(args: tuple) -> tuple:
+    return tuple(_copy(arg) for arg in args)
+
+
+def _same(before: object, after: object) -> bool:
+    """Is ``after`` still exactly ``before`` (same type, shape, dtype, device and values)?"""
+    if isinstance(before, Tensor):
+        return (isinstance(after, Tensor) and after.shape == before.shape and after.dtype == before.dtype
+                and after.device == before.device and torch.equal(after, before))
+    if isinstance(before, (tuple, list)):
+        return (type(after) is type(before) and len(after) == len(before)
+                and all(_same(b, a) for b, a in zip(before, after, strict=True)))
+    return bool(after == before)
+
+
+def _argument_names(signature: str) -> list[str]:
+    return signature.split("(", 1)[1].split(")", 1)[0].split(", ")
+
+
+def _changed_input(exercise: Exercise, before: tuple, after: tuple) -> str | None:
+    """The name of the first argument the learner's function modified in place, or None."""
+    names = _argument_names(exercise.signature)
+    for k, (original, given) in enumerate(zip(before, after, strict=True)):
+        if not _same(original, given):
+            return names[k] if k < len(names) else f"number {k + 1}"
+    return None
+
+
+# --- running the learner's function: a time limit, and what it prints ------------------------
+
+
+@dataclass
+class _Run:
+    """One call of the learner's function: its value or error, once ``finished``."""
+
+    value: object = None
+    error: BaseException | None = None
+    finished: bool = False
+
+
+def _run_with_time_limit(function: Callable, args: tuple, seconds: float) -> _Run:
+    """Call ``function(*args)`` in a thread and wait for it at most ``seconds``.
+
+    Python cannot stop a thread from outside: a call that does not return in time is abandoned and
+    runs on in the background (a daemon thread, so it does not keep Python from exiting)."""
+    run = _Run()
+    grad_enabled = torch.is_grad_enabled()  # a per-thread setting: give the thread the caller's
+
+    def call() -> None:
+        try:
+            with torch.set_grad_enabled(grad_enabled):
+                run.value = function(*args)
+        except BaseException as error:  # SystemExit and KeyboardInterrupt too: all are reported
+            run.error = error
+        finally:
+            run.finished = True
+
+    thread = threading.Thread(target=call, name="course_lstm.check", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return run
+
+
+_LINE = re.compile(r"[^\n]*\n|[^\n]+")
+
+
+class _CappedOutput(io.TextIOBase):
+    """A stand-in for sys.stdout that keeps the first ``limit`` lines written to it and counts the rest."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self._limit = limit
+        self._kept: list[str] = []
+        self._lines = 0  # complete lines written
+        self._open = False  # text written after the last newline
+        self._lock = threading.Lock()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            for piece in _LINE.findall(text):
+                if self._lines < self._limit:
+                    self._kept.append(piece)
+                self._open = not piece.endswith("\n")
+                self._lines += not self._open
+        return len(text)
+
+    def report(self) -> str:
+        """The kept lines, and how many more there were."""
+        with self._lock:
+            total = self._lines + self._open
+            shown = "".join(self._kept)
+        if shown and not shown.endswith("\n"):
+            shown += "\n"
+        if total > self._limit:
+            shown += (f"... {total - self._limit} more lines not shown (your function printed "
+                      f"{total} lines; these are the first {self._limit})\n")
+        return shown
+
+
+# --- one test case ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Case:
+    """A seeded case with the answers of the reference and of each known mistake, all computed
+    on copies before the learner's function runs, so nothing it does to its inputs changes them."""
+
+    args: tuple
+    expected: object
+    mistakes: list[tuple[str, object]]  # (hint, what the function making that mistake returns)
+
+
 def _call(function: Callable, args: tuple) -> tuple[object, BaseException | None]:
     try:
         return function(*args), None
-    except Exception as error:  # the learner's error becomes a message, never a traceback here
+    except Exception as error:
         return None, error
 
 
-def check(name: str, candidate: Callable) -> Verdict:
-    """Run ``candidate`` on the exercise's seeded cases; a Verdict that says what is wrong."""
-    if name not in EXERCISES:
-        return Verdict(False, f"There is no exercise called {name!r}; the exercises are: "
-                              f"{', '.join(EXERCISES)}.")
-    exercise = EXERCISES[name]
-    if not callable(candidate):
-        return Verdict(False, f"check({name!r}, ...) needs your function, got {_describe(candidate)}.")
-    cases = exercise.cases(torch.Generator().manual_seed(0))
-    for number, args in enumerate(cases, start=1):
-        got, error = _call(candidate, args)
-        if isinstance(error, NotImplementedError):
-            return Verdict(False, f"Not written yet: replace the ... and `raise NotImplementedError` "
-                                  f"in {exercise.signature.split('(')[0]} with your code, then run this again.")
-        if error is not None:
-            return Verdict(False, f"Not yet: on test case {number} your function raised "
-                                  f"{type(error).__name__}: {error}{_where(error)}. "
-                                  f"Inputs: {', '.join(_describe(a) for a in args)}.")
-        problem = _difference(got, exercise.reference(*args))
-        if problem is None:
-            continue
+def _prepare(exercise: Exercise) -> list[_Case]:
+    cases = []
+    for args in exercise.cases(torch.Generator().manual_seed(0)):
+        expected = exercise.reference(*_copy_args(args))
+        mistakes = []
         for hint, mistake in exercise.mistakes.items():
-            wrong, failed = _call(mistake, args)
-            if failed is None and _difference(got, wrong) is None:
-                return Verdict(False, f"Not yet: {hint}.")
-        return Verdict(False, f"Not yet: on test case {number} {problem}. "
-                              f"Inputs: {', '.join(_describe(a) for a in args)}.")
+            wrong, failed = _call(mistake, _copy_args(args))
+            if failed is None:
+                mistakes.append((hint, wrong))
+        cases.append(_Case(args, expected, mistakes))
+    return cases
+
+
+def _raised(exercise: Exercise, error: BaseException, number: int, inputs: str) -> str:
+    """The message for a learner's function that raised ``error``."""
+    if isinstance(error, NotImplementedError):
+        return (f"Not written yet: replace the ... and `raise NotImplementedError` "
+                f"in {exercise.signature.split('(')[0]} with your code, then run this again.")
+    if isinstance(error, KeyboardInterrupt):
+        return _INTERRUPTED
+    if isinstance(error, SystemExit):
+        return (f"Not yet: on test case {number} your function called exit(){_where(error)}: it raised "
+                f"SystemExit, which stops Python; return the result instead.")
+    return (f"Not yet: on test case {number} your function raised "
+            f"{_error_text(error)}{_where(error)}. {inputs}")
+
+
+def _too_slow(number: int, seconds: float) -> str:
+    return (f"Not yet: on test case {number} your function did not return within {seconds:g} seconds: "
+            f"is there a loop that never ends, or a call that waits (input(), a lock)? Python cannot "
+            f"stop a function from outside, so it may still be running in the background: if the "
+            f"notebook stays slow, restart the kernel, fix the function and run the cells again.")
+
+
+def _modified(name: str, number: int) -> str:
+    return (f"Not yet: your function changed its input {name} in place (on test case {number}). "
+            f"It must not modify its inputs, which belong to the caller: compute new values instead "
+            f"({name} = {name} + ... makes a new tensor, while {name} += ..., {name}[...] = ... and "
+            f"methods ending in _, like {name}.zero_(), change the caller's).")
+
+
+def _judge(exercise: Exercise, got: object, case: _Case, number: int, inputs: str) -> str | None:
+    """None when ``got`` is right, else the hint of the known mistake it matches, or what differs."""
+    problem = _difference(got, case.expected)
+    if problem is None:
+        return None
+    for hint, wrong in case.mistakes:
+        if _difference(got, wrong) is None:
+            return f"Not yet: {hint}."
+    # The advice is about wrong values: after a wrong type or device it would mislead.
+    advice = f" Hint: {exercise.advice}." if exercise.advice and problem.startswith("your answer") else ""
+    return f"Not yet: on test case {number} {problem}.{advice} {inputs}"
+
+
+def _check_case(exercise: Exercise, candidate: Callable, case: _Case, number: int,
+                time_limit: float) -> str | None:
+    """None when ``candidate`` passes this case, else the message that says why not."""
+    given = _copy_args(case.args)
+    run = _run_with_time_limit(candidate, given, time_limit)
+    inputs = f"Inputs: {', '.join(_describe(a) for a in case.args)}."
+    if not run.finished:
+        return _too_slow(number, time_limit)
+    if run.error is not None:
+        return _raised(exercise, run.error, number, inputs)
+    changed = _changed_input(exercise, case.args, given)
+    if changed is not None:
+        return _modified(changed, number)
+    try:
+        return _judge(exercise, run.value, case, number, inputs)
+    except Exception as error:  # a result so odd that comparing it fails
+        return (f"Not yet: on test case {number} your result could not be compared with the expected "
+                f"one ({_error_text(error)}); return what {exercise.signature} says, as plain "
+                f"tensors and numbers.")
+
+
+def _check_cases(exercise: Exercise, candidate: Callable, time_limit: float) -> Verdict:
+    cases = _prepare(exercise)
+    for number, case in enumerate(cases, start=1):
+        problem = _check_case(exercise, candidate, case, number, time_limit)
+        if problem is not None:
+            return Verdict(False, problem)
     return Verdict(True, f"Correct: {exercise.signature.split(' ->')[0]} matches the reference "
                          f"on {len(cases)} test cases.")
+
+
+def check(name: str, candidate: Callable, *, time_limit: float = TIME_LIMIT_SECONDS) -> Verdict:
+    """Run ``candidate`` on the exercise's seeded cases; a Verdict that says what is wrong.
+
+    Never raises. Each call gets fresh copies of the inputs (modifying them is reported) and at
+    most ``time_limit`` seconds (a call still running then is abandoned, not stopped). What
+    ``candidate`` prints is shown after the check, cut after ``PRINTED_LINES_SHOWN`` lines.
+    """
+    printed = _CappedOutput(PRINTED_LINES_SHOWN)
+    try:
+        problem = _bad_arguments(name, candidate)
+        if problem is not None:
+            return Verdict(False, problem)
+        with contextlib.redirect_stdout(printed):
+            return _check_cases(EXERCISES[name], candidate, time_limit)
+    except KeyboardInterrupt:
+        return Verdict(False, _INTERRUPTED)
+    except Exception as error:  # a bug of the checker's own: still a message, never a traceback
+        return Verdict(False, f"Sorry: the checker itself failed ({_error_text(error)}). That is most "
+                              f"likely a bug in the course, not in your function; please report it.")
+    finally:
+        shown = printed.report()
+        if shown:
+            sys.stdout.write(shown)
