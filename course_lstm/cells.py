@@ -8,6 +8,7 @@ Shapes: N batch, I input features (``input_size``), H hidden units (``hidden_siz
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -18,6 +19,9 @@ from course_lstm import validation
 
 GATE_COUNTS = {"rnn": 1, "lstm": 4, "gru": 3}
 """How many blocks of H rows ``weight_ih`` and ``weight_hh`` stack: LSTM i, f, g, o; GRU r, z, n."""
+
+NONLINEARITIES = ("tanh", "relu")
+"""An Elman RNN's choices, spelt exactly as torch.nn spells them."""
 
 
 class LSTMGates(NamedTuple):
@@ -41,6 +45,93 @@ def _split(bias: Tensor | None, blocks: int) -> tuple[Tensor | None, ...]:
     return (None,) * blocks if bias is None else bias.chunk(blocks)
 
 
+def _rows(gate_count: int) -> str:
+    return "hidden_size" if gate_count == 1 else f"{gate_count} * hidden_size"
+
+
+def check_step(
+    gate_count: int,
+    x: object,
+    states: Sequence[tuple[str, object]],
+    weight_ih: object,
+    weight_hh: object,
+    bias_ih: object = None,
+    bias_hh: object = None,
+) -> None:
+    """Raise unless one functional step's arguments fit together, without broadcasting.
+
+    x: (N, I) or (I,); each of ``states`` (name, tensor): (N, H), or (H,) for an unbatched x;
+    weight_ih: (G*H, I), weight_hh: (G*H, H), biases (G*H,) or None, G = ``gate_count``. H is
+    read from weight_hh's columns and I from weight_ih's; every tensor must be floating point
+    with x's dtype and device.
+    """
+    x = validation.check_tensor("x", x)
+    validation.check_floating("x", x)
+    validation.check_rank("x", x, (1, 2), "(batch, input_size) or (input_size,)")
+    named = [("weight_ih", weight_ih), ("weight_hh", weight_hh), *states,
+             *((name, b) for name, b in (("bias_ih", bias_ih), ("bias_hh", bias_hh)) if b is not None)]
+    tensors = {name: validation.check_tensor(name, value) for name, value in named}
+    for name, tensor in tensors.items():
+        validation.check_like(name, tensor, "x", x)
+    rows = _rows(gate_count)
+    w_ih, w_hh = tensors["weight_ih"], tensors["weight_hh"]
+    validation.check_rank("weight_hh", w_hh, (2,), f"({rows}, hidden_size)")
+    validation.check_rank("weight_ih", w_ih, (2,), f"({rows}, input_size)")
+    hidden, inputs = w_hh.shape[1], w_ih.shape[1]
+    validation.check_shape("weight_hh", w_hh, (gate_count * hidden, hidden), f"({rows}, hidden_size)")
+    validation.check_shape("weight_ih", w_ih, (gate_count * hidden, inputs), f"({rows}, input_size)")
+    if x.shape[-1] != inputs:
+        raise ValueError(
+            f"x must have input_size = {inputs} features in its last dimension (the columns of "
+            f"weight_ih, shape {validation.shape_str(w_ih.shape)}), got {x.shape[-1]} "
+            f"(shape {validation.shape_str(x.shape)})"
+        )
+    for name in ("bias_ih", "bias_hh"):
+        if name in tensors:
+            validation.check_shape(name, tensors[name], (gate_count * hidden,), f"({rows},)")
+    batched = x.dim() == 2
+    expected = (x.shape[0], hidden) if batched else (hidden,)
+    layout = "(batch, hidden_size)" if batched else "(hidden_size,) for an unbatched x"
+    for name, _ in states:
+        validation.check_shape(name, tensors[name], expected, layout)
+
+
+def _rnn(x: Tensor, h: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor | None,
+         bias_hh: Tensor | None, *, nonlinearity: str) -> Tensor:
+    pre_activation = F.linear(x, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)
+    return torch.tanh(pre_activation) if nonlinearity == "tanh" else torch.relu(pre_activation)
+
+
+def _lstm(x: Tensor, h: Tensor, c: Tensor, weight_ih: Tensor, weight_hh: Tensor,
+          bias_ih: Tensor | None, bias_hh: Tensor | None) -> LSTMStep:
+    W_ii, W_if, W_ig, W_io = weight_ih.chunk(4)
+    W_hi, W_hf, W_hg, W_ho = weight_hh.chunk(4)
+    b_ii, b_if, b_ig, b_io = _split(bias_ih, 4)
+    b_hi, b_hf, b_hg, b_ho = _split(bias_hh, 4)
+
+    i = torch.sigmoid(F.linear(x, W_ii, b_ii) + F.linear(h, W_hi, b_hi))
+    f = torch.sigmoid(F.linear(x, W_if, b_if) + F.linear(h, W_hf, b_hf))
+    g = torch.tanh(F.linear(x, W_ig, b_ig) + F.linear(h, W_hg, b_hg))
+    o = torch.sigmoid(F.linear(x, W_io, b_io) + F.linear(h, W_ho, b_ho))
+
+    c_next = f * c + i * g
+    h_next = o * torch.tanh(c_next)
+    return LSTMStep(h_next, c_next, LSTMGates(i, f, g, o))
+
+
+def _gru(x: Tensor, h: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor | None,
+         bias_hh: Tensor | None) -> Tensor:
+    W_ir, W_iz, W_in = weight_ih.chunk(3)
+    W_hr, W_hz, W_hn = weight_hh.chunk(3)
+    b_ir, b_iz, b_in = _split(bias_ih, 3)
+    b_hr, b_hz, b_hn = _split(bias_hh, 3)
+
+    r = torch.sigmoid(F.linear(x, W_ir, b_ir) + F.linear(h, W_hr, b_hr))
+    z = torch.sigmoid(F.linear(x, W_iz, b_iz) + F.linear(h, W_hz, b_hz))
+    n = torch.tanh(F.linear(x, W_in, b_in) + r * F.linear(h, W_hn, b_hn))
+    return (1 - z) * n + z * h
+
+
 def rnn_step(
     x: Tensor,
     h: Tensor,
@@ -52,10 +143,14 @@ def rnn_step(
 ) -> Tensor:
     r"""One vanilla RNN step: :math:`h' = \tanh(W_{ih} x + b_{ih} + W_{hh} h + b_{hh})`.
 
-    x: (N, I), h: (N, H), weight_ih: (H, I), weight_hh: (H, H), biases: (H,). Returns h': (N, H).
+    x: (N, I) or (I,), h: (N, H) or (H,), weight_ih: (H, I), weight_hh: (H, H), biases: (H,)
+    or None. ``nonlinearity`` is "tanh" or "relu", spelt as torch.nn spells it. Returns h', h's
+    shape. The arguments are checked first (``check_step``): an h of shape (1, H) is not
+    broadcast over a batch of N.
     """
-    pre_activation = F.linear(x, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)
-    return torch.tanh(pre_activation) if nonlinearity == "tanh" else torch.relu(pre_activation)
+    validation.one_of("nonlinearity", nonlinearity, NONLINEARITIES)
+    check_step(1, x, [("h", h)], weight_ih, weight_hh, bias_ih, bias_hh)
+    return _rnn(x, h, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity=nonlinearity)
 
 
 def lstm_step(
@@ -77,22 +172,12 @@ def lstm_step(
         c' &= f \odot c + i \odot g \\
         h' &= o \odot \tanh(c')
 
-    x: (N, I), h and c: (N, H), weight_ih: (4H, I), weight_hh: (4H, H), biases: (4H,).
-    Returns ``LSTMStep(h', c', LSTMGates(i, f, g, o))``, every tensor (N, H).
+    x: (N, I) or (I,), h and c: (N, H) or (H,), weight_ih: (4H, I), weight_hh: (4H, H),
+    biases: (4H,) or None. Returns ``LSTMStep(h', c', LSTMGates(i, f, g, o))``, every tensor
+    h's shape. The arguments are checked first (``check_step``), without broadcasting.
     """
-    W_ii, W_if, W_ig, W_io = weight_ih.chunk(4)
-    W_hi, W_hf, W_hg, W_ho = weight_hh.chunk(4)
-    b_ii, b_if, b_ig, b_io = _split(bias_ih, 4)
-    b_hi, b_hf, b_hg, b_ho = _split(bias_hh, 4)
-
-    i = torch.sigmoid(F.linear(x, W_ii, b_ii) + F.linear(h, W_hi, b_hi))
-    f = torch.sigmoid(F.linear(x, W_if, b_if) + F.linear(h, W_hf, b_hf))
-    g = torch.tanh(F.linear(x, W_ig, b_ig) + F.linear(h, W_hg, b_hg))
-    o = torch.sigmoid(F.linear(x, W_io, b_io) + F.linear(h, W_ho, b_ho))
-
-    c_next = f * c + i * g
-    h_next = o * torch.tanh(c_next)
-    return LSTMStep(h_next, c_next, LSTMGates(i, f, g, o))
+    check_step(4, x, [("h", h), ("c", c)], weight_ih, weight_hh, bias_ih, bias_hh)
+    return _lstm(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh)
 
 
 def gru_step(
@@ -111,26 +196,17 @@ def gru_step(
         n &= \tanh(W_{in} x + b_{in} + r \odot (W_{hn} h + b_{hn})) \\
         h' &= (1 - z) \odot n + z \odot h
 
-    x: (N, I), h: (N, H), weight_ih: (3H, I), weight_hh: (3H, H), biases: (3H,). Returns h': (N, H).
+    x: (N, I) or (I,), h: (N, H) or (H,), weight_ih: (3H, I), weight_hh: (3H, H), biases: (3H,)
+    or None. Returns h', h's shape. The arguments are checked first (``check_step``).
     """
-    W_ir, W_iz, W_in = weight_ih.chunk(3)
-    W_hr, W_hz, W_hn = weight_hh.chunk(3)
-    b_ir, b_iz, b_in = _split(bias_ih, 3)
-    b_hr, b_hz, b_hn = _split(bias_hh, 3)
-
-    r = torch.sigmoid(F.linear(x, W_ir, b_ir) + F.linear(h, W_hr, b_hr))
-    z = torch.sigmoid(F.linear(x, W_iz, b_iz) + F.linear(h, W_hz, b_hz))
-    n = torch.tanh(F.linear(x, W_in, b_in) + r * F.linear(h, W_hn, b_hn))
-    return (1 - z) * n + z * h
+    check_step(3, x, [("h", h)], weight_ih, weight_hh, bias_ih, bias_hh)
+    return _gru(x, h, weight_ih, weight_hh, bias_ih, bias_hh)
 
 
 def check_sizes(input_size: object, hidden_size: object) -> None:
-    """Raise unless both sizes are positive whole numbers (shared by cells and layers)."""
-    for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-        if value < 1:
-            raise ValueError(f"{name} must be at least 1, got {value}")
+    """Raise unless both sizes are positive ints (shared by cells and layers)."""
+    validation.positive_int("input_size", input_size)
+    validation.positive_int("hidden_size", hidden_size)
 
 
 def register_weights(
@@ -164,7 +240,14 @@ def reset_uniform(module: nn.Module, hidden_size: int) -> None:
 
 
 class _Cell(nn.Module):
-    """Weights and input checks shared by the three cells; subclasses define ``forward``."""
+    """Weights and input checks shared by the three cells; subclasses define ``forward``.
+
+    ``input_size`` and ``hidden_size`` must be positive ints and ``bias`` a bool. torch.nn's
+    cells check none of these and accept ``hidden_size=0``, a cell with no state whose outputs
+    are empty; torch.nn's layers refuse it. Ours refuse it in cells and layers alike: one rule
+    for both, and a 0 that slipped in (a size computed as ``n // k``) is reported at once
+    instead of surfacing as an empty tensor several steps later.
+    """
 
     kind: str
 
@@ -180,7 +263,7 @@ class _Cell(nn.Module):
         check_sizes(input_size, hidden_size)
         self.input_size = input_size
         self.hidden_size = hidden_size
-        self.bias = bias
+        self.bias = validation.boolean("bias", bias)
         factory_kwargs = {"device": device, "dtype": dtype}
         register_weights(
             self, "", GATE_COUNTS[self.kind], input_size, hidden_size, bias, factory_kwargs
@@ -221,6 +304,8 @@ class RNNCell(_Cell):
     r"""An Elman RNN cell, :math:`h' = \tanh(W_{ih} x + b_{ih} + W_{hh} h + b_{hh})`, like nn.RNNCell.
 
     forward(input (N, I) or (I,), hx (N, H) or (H,) or None) -> h' with hx's shape.
+    ``nonlinearity`` is "tanh" or "relu". Unlike nn.RNNCell, ``hidden_size = 0`` is refused
+    (ValueError), as nn.RNN refuses it: see ``_Cell``.
     """
 
     kind = "rnn"
@@ -234,8 +319,7 @@ class RNNCell(_Cell):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        validation.one_of("nonlinearity", nonlinearity, NONLINEARITIES)
         super().__init__(input_size, hidden_size, bias, device, dtype)
         self.nonlinearity = nonlinearity
 
@@ -243,7 +327,7 @@ class RNNCell(_Cell):
         batched = self._check_input(input)
         h = self._state("hx", hx, input)
         x = input if batched else input.unsqueeze(0)
-        h_next = rnn_step(x, h, *self._weights(), nonlinearity=self.nonlinearity)
+        h_next = _rnn(x, h, *self._weights(), nonlinearity=self.nonlinearity)
         return h_next if batched else h_next.squeeze(0)
 
 
@@ -251,7 +335,8 @@ class LSTMCell(_Cell):
     """An LSTM cell with torch.nn.LSTMCell's parameters; see ``lstm_step`` for the equations.
 
     forward(input (N, I) or (I,), hx=(h, c) each (N, H) or (H,), or None) -> (h', c').
-    ``forward_with_gates`` also returns the gate activations i, f, g, o.
+    ``forward_with_gates`` also returns the gate activations i, f, g, o. Unlike nn.LSTMCell,
+    ``hidden_size = 0`` is refused (ValueError), as nn.LSTM refuses it: see ``_Cell``.
     """
 
     kind = "lstm"
@@ -279,7 +364,7 @@ class LSTMCell(_Cell):
             h = self._state("h", hx[0], input)
             c = self._state("c", hx[1], input)
         x = input if batched else input.unsqueeze(0)
-        step = lstm_step(x, h, c, *self._weights())
+        step = _lstm(x, h, c, *self._weights())
         if batched:
             return step
         gates = LSTMGates(*(gate.squeeze(0) for gate in step.gates))
@@ -290,6 +375,8 @@ class GRUCell(_Cell):
     """A GRU cell with torch.nn.GRUCell's parameters; see ``gru_step`` for the equations.
 
     forward(input (N, I) or (I,), hx (N, H) or (H,) or None) -> h' with hx's shape.
+    Unlike nn.GRUCell, ``hidden_size = 0`` is refused (ValueError), as nn.GRU refuses it: see
+    ``_Cell``.
     """
 
     kind = "gru"
@@ -298,5 +385,5 @@ class GRUCell(_Cell):
         batched = self._check_input(input)
         h = self._state("hx", hx, input)
         x = input if batched else input.unsqueeze(0)
-        h_next = gru_step(x, h, *self._weights())
+        h_next = _gru(x, h, *self._weights())
         return h_next if batched else h_next.squeeze(0)

@@ -1,8 +1,11 @@
 """Recurrent layers: the cells of ``cells.py`` unrolled over time, interchangeable with torch.nn.
 
-``RNN``, ``LSTM`` and ``GRU`` take torch.nn's constructor arguments (input_size, hidden_size,
-num_layers, bias, batch_first, dropout), hold parameters with torch.nn's names
-(``weight_ih_l0``, ...), and return torch.nn's ``(output, h_n)`` / ``(output, (h_n, c_n))``.
+``RNN``, ``LSTM`` and ``GRU`` take torch.nn's constructor arguments in torch.nn's order
+(input_size, hidden_size, num_layers, [nonlinearity,] bias, batch_first, dropout, bidirectional,
+[proj_size,] device, dtype), hold parameters with torch.nn's names (``weight_ih_l0``, ...), and
+return torch.nn's ``(output, h_n)`` / ``(output, (h_n, c_n))``. ``bidirectional`` and
+``proj_size`` are accepted at torch.nn's defaults (False, 0) only, so that code that spells them
+out runs unchanged; anything else is refused with a ValueError that says so.
 Shapes: L sequence length, N batch, I input features, H hidden units, D = num_layers.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import NoReturn
 
 import torch
 import torch.nn.functional as F
@@ -19,16 +23,24 @@ from torch.nn.utils.rnn import PackedSequence
 from course_lstm import validation
 from course_lstm.cells import (
     GATE_COUNTS,
+    NONLINEARITIES,
+    _gru,
+    _lstm,
+    _rnn,
     check_sizes,
-    gru_step,
-    lstm_step,
     register_weights,
     reset_uniform,
-    rnn_step,
 )
 
 State = tuple[Tensor, ...]
 """A layer's recurrent state: ``(h,)`` for RNN and GRU, ``(h, c)`` for LSTM, each (N, H)."""
+
+
+def _not_in_the_course(setting: str, why: str) -> NoReturn:
+    """Refuse a torch.nn option the course's layers do not implement, saying so."""
+    raise ValueError(
+        f"{setting} is not part of the course's layers (each {why}); use torch.nn's layer for it"
+    )
 
 
 class _Recurrent(nn.Module):
@@ -48,15 +60,19 @@ class _Recurrent(nn.Module):
         bias: bool = True,
         batch_first: bool = False,
         dropout: float = 0.0,
+        bidirectional: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         check_sizes(input_size, hidden_size)
-        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(f"num_layers must be a whole number >= 1, got {num_layers!r}")
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
-            raise ValueError(f"dropout must be a probability in [0, 1], got {dropout!r}")
+        validation.positive_int("num_layers", num_layers)
+        validation.boolean("bias", bias)
+        validation.boolean("batch_first", batch_first)
+        dropout = validation.finite_float("dropout", dropout, 0, 1, expected="a probability in [0, 1]")
+        if validation.boolean("bidirectional", bidirectional):
+            _not_in_the_course("bidirectional=True", "runs one direction; notebook 10 builds a "
+                               "bidirectional layer from two of them")
         if dropout > 0 and num_layers == 1:
             warnings.warn(
                 f"dropout={dropout} has no effect with num_layers=1: it is applied between "
@@ -69,7 +85,8 @@ class _Recurrent(nn.Module):
         self.num_layers = num_layers
         self.bias = bias
         self.batch_first = batch_first
-        self.dropout = float(dropout)
+        self.dropout = dropout
+        self.bidirectional = False
         factory_kwargs = {"device": device, "dtype": dtype}
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else hidden_size
@@ -145,7 +162,7 @@ class _Recurrent(nn.Module):
         layout = ("(num_layers, hidden_size) for an unbatched input" if unbatched
                   else "(num_layers, batch, hidden_size)")
         checked = []
-        for name, state in zip(self.state_names, states):
+        for name, state in zip(self.state_names, states, strict=True):
             validation.check_tensor(name, state)
             validation.check_like_parameters(name, state, self.weight_ih_l0)
             validation.check_shape(name, state, expected, layout)
@@ -174,7 +191,7 @@ class _Recurrent(nn.Module):
             offset += n
             state = self.step(x_t, state, weights)
             outputs.append(state[0])
-        final = tuple(torch.cat([s, *reversed(done)]) for s, *done in zip(state, *finished))
+        final = tuple(torch.cat([s, *reversed(done)]) for s, *done in zip(state, *finished, strict=True))
         return (torch.cat(outputs) if packed else torch.stack(outputs)), final
 
     def forward(
@@ -197,7 +214,7 @@ class _Recurrent(nn.Module):
             layer_state = tuple(s[layer] for s in state)
             layer_output, final = self._run_layer(layer_output, batch_sizes, packed, layer_state, layer)
             finals.append(final)
-        final_state = tuple(torch.stack(per_layer) for per_layer in zip(*finals))
+        final_state = tuple(torch.stack(per_layer) for per_layer in zip(*finals, strict=True))
 
         if packed:
             if input.unsorted_indices is not None:
@@ -231,13 +248,13 @@ class RNN(_Recurrent):
         bias: bool = True,
         batch_first: bool = False,
         dropout: float = 0.0,
+        bidirectional: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        validation.one_of("nonlinearity", nonlinearity, NONLINEARITIES)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         device, dtype)
+                         bidirectional, device, dtype)
         self.nonlinearity = nonlinearity
 
     def extra_repr(self) -> str:
@@ -245,7 +262,7 @@ class RNN(_Recurrent):
         return super().extra_repr() + extra
 
     def step(self, x: Tensor, state: State, weights: Sequence[Tensor | None]) -> State:
-        return (rnn_step(x, state[0], *weights, nonlinearity=self.nonlinearity),)
+        return (_rnn(x, state[0], *weights, nonlinearity=self.nonlinearity),)
 
 
 class LSTM(_Recurrent):
@@ -257,8 +274,27 @@ class LSTM(_Recurrent):
     kind = "lstm"
     state_names = ("h0", "c0")
 
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        if validation.non_negative_int("proj_size", proj_size):
+            _not_in_the_course(f"proj_size={proj_size}", "LSTM layer outputs its whole h")
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, device, dtype)
+        self.proj_size = 0
+
     def step(self, x: Tensor, state: State, weights: Sequence[Tensor | None]) -> State:
-        h, c, _ = lstm_step(x, *state, *weights)
+        h, c, _ = _lstm(x, *state, *weights)
         return h, c
 
 
@@ -272,4 +308,4 @@ class GRU(_Recurrent):
     state_names = ("h0",)
 
     def step(self, x: Tensor, state: State, weights: Sequence[Tensor | None]) -> State:
-        return (gru_step(x, state[0], *weights),)
+        return (_gru(x, state[0], *weights),)

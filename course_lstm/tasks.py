@@ -42,27 +42,24 @@ class Batch:
 
 
 def _check_int(owner: str, name: str, value: object, minimum: int, why: str) -> int:
-    """Raise unless ``value`` is an int (not a bool) of at least ``minimum``; ``why`` says why."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{owner} {name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{owner} {name} must be at least {minimum} ({why}), got {value}")
-    return value
+    """``value`` if it is an int (not a bool) of at least ``minimum``, else raise; ``why`` says
+    why the minimum, in the message."""
+    label = f"{owner} {name}"
+    validation.integer(label, value)  # TypeError: "... must be an int, got str '5'"
+    return validation.integer(label, value, minimum, expected=f"at least {minimum} ({why})")
 
 
 def _check_min_length(owner: str, min_length: object, minimum: int, full_length: int) -> None:
+    """Raise unless ``min_length`` is None or an int in [minimum, full_length]."""
     if min_length is None:
         return
-    if isinstance(min_length, bool) or not isinstance(min_length, int):
-        raise TypeError(
-            f"{owner} min_length must be an int or None, got {type(min_length).__name__} "
-            f"{min_length!r}"
-        )
-    if not minimum <= min_length <= full_length:
-        raise ValueError(
-            f"{owner} min_length must be between {minimum} (the shortest sequence the task can "
-            f"hold) and the full length {full_length}, got {min_length}"
-        )
+    label = f"{owner} min_length"
+    validation.integer(label, min_length, expected="an int or None")
+    validation.integer(
+        label, min_length, minimum, full_length,
+        expected=f"between {minimum} (the shortest sequence the task can hold) and the full "
+        f"length {full_length}",
+    )
 
 
 def _uniform_int(low: Tensor, high: Tensor, generator: torch.Generator) -> Tensor:
@@ -330,7 +327,7 @@ class CopyMemory(Task):
         data = torch.randint(
             1, self.n_symbols + 1, (n, k), generator=generator, device=device
         )
-        t, real = _steps(lengths, full_length)
+        _, real = _steps(lengths, full_length)
         tokens = torch.full((n, full_length), self.blank, device=device)
         tokens[:, :k] = data
         tokens.scatter_(1, (lengths - k - 1).unsqueeze(1), self.delimiter)

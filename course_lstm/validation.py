@@ -2,13 +2,130 @@
 
 Every public module calls these before any arithmetic, so a wrong shape, dtype or length is
 reported as "expected X, got Y" instead of a matmul error from deep inside PyTorch.
+
+One convention: a wrong type raises TypeError (a bool is not an int, an int or a str is not a
+bool), a wrong value ValueError (0 or a negative size, NaN, inf, an unknown choice). Every
+message reads "<name> must be <what was expected>, got <what came>". The scalar checks return
+the value, so a constructor can write ``self.hidden_size = validation.positive_int(...)``.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
+from typing import TypeVar
 
 import torch
+
+T = TypeVar("T")
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type: a TypeError, as torch.nn raises for ``bias=1``.
+
+    It is also a ValueError, because before this convention the explorers (and torch.nn for
+    ``dropout``) raised ValueError for a value of the wrong type; code that catches ValueError
+    keeps working.
+    """
+
+
+def _type_error(name: str, expected: str, value: object) -> ArgumentTypeError:
+    return ArgumentTypeError(f"{name} must be {expected}, got {type(value).__name__} {value!r}")
+
+
+def _bounds(kind: str, low: float | None, high: float | None) -> str:
+    """'an int from 0 to 11', 'a number of at least 0.01', ...: the expected range in words."""
+    def text(bound: float) -> str:
+        return f"{bound:g}" if isinstance(bound, float) else str(bound)
+
+    if low is not None and high is not None:
+        return f"{kind} from {text(low)} to {text(high)}"
+    if low is not None:
+        return f"{kind} of at least {text(low)}"
+    if high is not None:
+        return f"{kind} of at most {text(high)}"
+    return kind
+
+
+def integer(
+    name: str, value: object, low: int | None = None, high: int | None = None, *,
+    expected: str | None = None,
+) -> int:
+    """``value`` if it is an int in [low, high] (either bound optional), else raise.
+
+    TypeError for anything but an int (a bool, a float such as 2.0, a numpy integer: torch.nn's
+    sizes accept only int); ValueError outside the bounds. ``expected`` replaces the words for
+    what was expected, e.g. "a whole number from 0 to 11".
+    """
+    if expected is None and high is None and low in (0, 1):
+        expected = "a positive int" if low == 1 else "a non-negative int"
+    elif expected is None:
+        expected = _bounds("an int", low, high)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _type_error(name, expected, value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"{name} must be {expected}, got {value}")
+    return value
+
+
+def positive_int(name: str, value: object) -> int:
+    """``value`` if it is an int >= 1 (a size, a count of layers), else raise."""
+    return integer(name, value, 1)
+
+
+def non_negative_int(name: str, value: object) -> int:
+    """``value`` if it is an int >= 0 (an index, a count that may be 0), else raise."""
+    return integer(name, value, 0)
+
+
+def finite_float(
+    name: str, value: object, low: float | None = None, high: float | None = None, *,
+    expected: str | None = None,
+) -> float:
+    """``value`` as a float if it is a finite real number in [low, high], else raise.
+
+    Ints and floats (numpy's too) are accepted, bools are not (TypeError); NaN, inf and values
+    outside the bounds are a ValueError. ``expected`` replaces the words for what was expected.
+    """
+    if expected is None:
+        expected = _bounds("a number", low, high) if (low, high) != (None, None) else "a finite number"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise _type_error(name, expected, value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float's range
+        number = -math.inf if value < 0 else math.inf
+    if not math.isfinite(number) or (low is not None and number < low) or (
+        high is not None and number > high
+    ):
+        shown = value if type(value) in (int, float) else number  # not numpy's repr
+        raise ValueError(f"{name} must be {expected}, got {shown!r}")
+    return number
+
+
+def boolean(name: str, value: object) -> bool:
+    """``value`` if it is True or False, else TypeError: torch.nn refuses ``bias=1`` the same
+    way, and a string such as "False" would otherwise be taken as true."""
+    if not isinstance(value, bool):
+        raise _type_error(name, "a bool (True or False)", value)
+    return value
+
+
+def one_of(name: str, value: object, choices: Sequence[T]) -> T:
+    """The choice equal to ``value`` (and of its type), else raise.
+
+    The spelling is exact: "Tanh" is not "tanh". TypeError when ``value``'s type is none of the
+    choices' (1 for a string choice, True or 1.0 for an int choice), ValueError otherwise.
+    """
+    words = " or ".join(map(repr, choices)) if len(choices) == 2 else (
+        "one of " + ", ".join(map(repr, choices)))
+    if not any(type(value) is type(choice) for choice in choices):
+        raise _type_error(name, words, value)
+    for choice in choices:
+        if type(value) is type(choice) and value == choice:
+            return choice
+    raise ValueError(f"{name} must be {words}, got {value!r}")
 
 
 def shape_str(shape: Sequence[int]) -> str:
@@ -43,6 +160,30 @@ def check_like_parameters(name: str, tensor: torch.Tensor, reference: torch.Tens
         raise ValueError(
             f"{name} is on device {tensor.device} but the module's parameters are on "
             f"{reference.device}; move one of them with .to(device)"
+        )
+
+
+def check_floating(name: str, tensor: torch.Tensor) -> None:
+    """Raise TypeError unless ``tensor`` is floating point (the recurrences use sigmoid, tanh)."""
+    if not tensor.is_floating_point():
+        raise TypeError(
+            f"{name} must be a floating-point tensor, got dtype {tensor.dtype}; convert it with "
+            f".to(torch.float32) or .to(torch.float64)"
+        )
+
+
+def check_like(name: str, tensor: torch.Tensor, reference_name: str, reference: torch.Tensor) -> None:
+    """Raise unless ``tensor`` has the dtype (TypeError) and device (ValueError) of
+    ``reference``, another argument of the same call; both are named in the message."""
+    if tensor.dtype != reference.dtype:
+        raise TypeError(
+            f"{name} has dtype {tensor.dtype} but {reference_name} has {reference.dtype}; "
+            f"convert one of them, e.g. {name}.to({reference.dtype})"
+        )
+    if tensor.device != reference.device:
+        raise ValueError(
+            f"{name} is on device {tensor.device} but {reference_name} is on {reference.device}; "
+            "move one of them with .to(device)"
         )
 
 

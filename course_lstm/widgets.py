@@ -22,6 +22,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from course_lstm import validation
 from course_lstm.cells import lstm_step
 from course_lstm.diagnostics import GateRecord, decay_rate, distance_to_loss, gradient_through_time, record_gates
 from course_lstm.models import SequenceModel, set_forget_bias, set_recurrent_gain
@@ -111,22 +112,21 @@ class Explorer(widgets.VBox):
 
 
 def _check_int(name: str, value: object, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-        bounds = f"at least {low}" if high is None else f"from {low} to {high}"
-        raise ValueError(f"{name} must be a whole number {bounds}, got {value!r}")
-    return value
+    """``value`` if it is an int in [low, high]: TypeError for another type, else ValueError."""
+    bounds = f"at least {low}" if high is None else f"from {low} to {high}"
+    return validation.integer(name, value, low, high, expected=f"a whole number {bounds}")
 
 
 def _check_number(name: str, value: object, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ValueError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
-    return float(value)
+    """``value`` as a float if it is a number in [low, high] (not NaN): as ``_check_int``."""
+    return validation.finite_float(name, value, low, high)
 
 
 def _slider(name: str, value: object, low: float, high: float, step: float, description: str,
             **options: object) -> widgets.FloatSlider | widgets.IntSlider:
     """A slider over [low, high] starting at ``value``: an IntSlider when all are whole numbers.
-    ValueError for a value outside the range, which the slider would clip without a word."""
+    ValueError for a value outside the range, which the slider would clip without a word, and
+    TypeError for a value of the wrong type."""
     if all(isinstance(v, int) for v in (low, high, step)):
         _check_int(name, value, low, high)
         return widgets.IntSlider(value, min=low, max=high, step=step, description=description,
@@ -137,9 +137,8 @@ def _slider(name: str, value: object, low: float, high: float, step: float, desc
 
 
 def _check_sequence(name: object) -> str:
-    if name not in SEQUENCES:
-        raise ValueError(f"sequence must be one of {', '.join(map(repr, SEQUENCES))}, got {name!r}")
-    return name
+    """``name`` if it is one of ``SEQUENCES``, else ValueError."""
+    return validation.one_of("sequence", name, SEQUENCES)
 
 
 def _share(fraction: float) -> str:

@@ -8,11 +8,12 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from reference import CELL_PAIRS, LAYER_PAIRS, assert_same_gradients, assert_same_outputs, twins
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
-from reference import CELL_PAIRS, LAYER_PAIRS, assert_same_gradients, assert_same_outputs, twins
 
 import course_lstm
+from course_lstm import cells
 
 SETTINGS = settings(max_examples=25, deadline=None)
 
@@ -35,7 +36,7 @@ def layer_cases(draw):
 
 def make_inputs(case, num_states):
     """Leaf tensors for one call: the padded input and the initial states (or none)."""
-    L, N, I, H, D = (case[k] for k in ("seq_len", "batch", "input_size", "hidden_size", "num_layers"))
+    L, N, I, H, D = (case[k] for k in ("seq_len", "batch", "input_size", "hidden_size", "num_layers"))  # noqa: E741
     unbatched = case["layout"] == "unbatched"
     if unbatched:
         shape = (L, I)
@@ -168,3 +169,32 @@ def test_relu_rnn_matches_torch():
     x = torch.randn(5, 2, 3, dtype=torch.float64, requires_grad=True)
     assert_same_outputs(ours(x), theirs(x))
     assert_same_gradients(ours, theirs, ours(x), theirs(x), [x])
+
+
+@pytest.mark.parametrize("name", LAYER_PAIRS)
+def test_torch_keywords_spelled_out_match_torch(name):
+    # real code often spells out torch.nn's defaults; the same call builds twins that agree
+    torch.manual_seed(2)
+    options = {"num_layers": 2, "bias": True, "batch_first": True, "dropout": 0.0, "bidirectional": False}
+    if name == "LSTM":
+        options["proj_size"] = 0
+    ours, theirs = twins(LAYER_PAIRS[name], 3, 4, **options, device="cpu")
+    x = torch.randn(2, 5, 3, dtype=torch.float64, requires_grad=True)
+    assert_same_outputs(ours(x), theirs(x))
+    assert_same_gradients(ours, theirs, ours(x), theirs(x), [x])
+
+
+@pytest.mark.parametrize("name", ["RNNCell", "LSTMCell", "GRUCell"])
+def test_functional_steps_match_torch_cells(name):
+    # the checked rnn_step / lstm_step / gru_step still compute exactly what nn's cells compute
+    torch.manual_seed(3)
+    cell = getattr(torch.nn, name)(3, 4, dtype=torch.float64)
+    x, h = torch.randn(2, 3, dtype=torch.float64), torch.randn(2, 4, dtype=torch.float64)
+    weights = (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
+    if name == "LSTMCell":
+        c = torch.randn(2, 4, dtype=torch.float64)
+        step = cells.lstm_step(x, h, c, *weights)
+        assert_same_outputs((step.h, step.c), cell(x, (h, c)))
+    else:
+        step_fn = cells.rnn_step if name == "RNNCell" else cells.gru_step
+        assert_same_outputs(step_fn(x, h, *weights), cell(x, h))
