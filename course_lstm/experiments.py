@@ -7,9 +7,11 @@
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -100,7 +102,7 @@ def train_run(spec: RunSpec, profile: Profile) -> dict:
     model.to(profile.device)
     probe = task.batch(profile.batch_size, torch.Generator().manual_seed(spec.seed + 20_000),
                        device=profile.device)
-    gradients = {}
+    gradients: dict[str, list[float]] = {}
     if spec.measure_gradients:
         gradients |= _gradient_norms(model, task, probe, "init")
     start = time.perf_counter()
@@ -144,7 +146,7 @@ def _init_recurrent(model: SequenceModel, spec: RunSpec) -> None:
     if spec.recurrent_init == "orthogonal":
         set_recurrent_gain(model.core, 1.0, torch.Generator().manual_seed(spec.seed))
         return
-    weight = model.core.weight_hh_l0
+    weight = model.core.get_parameter("weight_hh_l0")
     hidden = weight.shape[1]
     with torch.no_grad():
         weight.copy_(torch.eye(hidden, dtype=weight.dtype).repeat(weight.shape[0] // hidden, 1))
@@ -284,7 +286,7 @@ def run_experiment(
     profile: str | Profile | None = None,
     progress: bool = True,
     command: str | None = None,
-    **overrides: object,
+    **overrides: Any,
 ) -> dict:
     """Run every training run of experiment ``name`` in ``profile`` and return the result dict.
 
@@ -318,17 +320,21 @@ def run_experiment(
 
 def success_table(rows: list[dict]) -> list[dict]:
     """Rows grouped by (task, lag, model): seeds run, success rate, median steps to solve, and
-    the mean final accuracy (progress short of solving shows there)."""
+    the mean final accuracy (progress short of solving shows there).
+
+    The median is over the runs that solved (None if none did); of an even count it is the mean
+    of the two middle values (``statistics.median``), so it can end in .5.
+    """
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault((row["task"], row["lag"], row["label"]), []).append(row)
     table = []
     for (task, lag, label), runs in groups.items():
-        solved_steps = sorted(r["solved_at"] for r in runs if r["solved"])
+        solved_steps = [r["solved_at"] for r in runs if r["solved"]]
         table.append({
             "task": task, "lag": lag, "model": label, "seeds": len(runs),
             "success_rate": len(solved_steps) / len(runs),
-            "median_steps_to_solve": solved_steps[len(solved_steps) // 2] if solved_steps else None,
+            "median_steps_to_solve": statistics.median(solved_steps) if solved_steps else None,
             "diverged": sum(r["status"] == "diverged" for r in runs),
             "mean_accuracy": _mean([r["final_accuracy"] for r in runs]),
             "parameters": runs[0]["parameters"],
@@ -345,6 +351,13 @@ def _format_accuracy(accuracy: float | None) -> str:
     return f"{'-' if accuracy is None else f'{accuracy:.2f}':>10}"
 
 
+def _format_steps(steps: float | None) -> str:
+    """A median step count as text: "-" for None, no ".0" on a whole number (400.0 -> "400")."""
+    if steps is None:
+        return "-"
+    return str(int(steps)) if float(steps).is_integer() else f"{steps:.1f}"
+
+
 def format_table(table: list[dict]) -> str:
     """``success_table`` as aligned text, one line per (task, lag, model)."""
     header = (f"{'task':<15}{'T':>5}  {'model':<22}{'params':>8}{'solved':>9}{'median steps':>14}"
@@ -355,7 +368,7 @@ def format_table(table: list[dict]) -> str:
         solved = f"{round(entry['success_rate'] * entry['seeds'])}/{entry['seeds']}"
         lines.append(
             f"{entry['task']:<15}{entry['lag']:>5}  {entry['model']:<22}{entry['parameters']:>8}"
-            f"{solved:>9}{'-' if steps is None else steps:>14}{_format_accuracy(entry['mean_accuracy'])}"
+            f"{solved:>9}{_format_steps(steps):>14}{_format_accuracy(entry['mean_accuracy'])}"
         )
     adding = " (adding: |error| < 0.04)" if any(entry["task"] == "adding" for entry in table) else ""
     lines.append(f"solved: held-out loss below {SOLVED_FRACTION:.0%} of the memoryless baseline; "

@@ -7,14 +7,15 @@ CPU and GPU); LSTMs can have their forget-gate bias set, chrono initialisation, 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from course_lstm import layers, packing
-from course_lstm.cells import lstm_step
+from course_lstm import cells, layers, packing
+from course_lstm.cells import GATE_COUNTS, LSTMGates, lstm_step
 
 Kind = Literal["rnn", "lstm", "gru"]
 Implementation = Literal["readable", "torch"]
@@ -47,7 +48,7 @@ class AblatedLSTM(layers.LSTM):
         i, f, g, o = lstm_step(x, h, c, *weights).gates
         ones = torch.ones_like(g)
         i, f, o = (ones if self.without == gate else value
-                   for gate, value in zip(GATES, (i, f, o)))
+                   for gate, value in zip(GATES, (i, f, o), strict=True))
         c_next = f * c + i * g
         return o * torch.tanh(c_next), c_next
 
@@ -56,43 +57,106 @@ PINNED_BIAS = 1000.0
 """A gate bias at which sigmoid is exactly 1.0 in float32 and float64 (from about 17 and 37 on),
 so that its gradient sigma (1 - sigma) is exactly 0: the gate is removed, and stays removed."""
 
-GATE_BLOCKS = {"input": 0, "forget": 1, "output": 3}
-"""Each gate's block of rows in torch.nn's stacked LSTM weights (order i, f, g, o)."""
+GATE_FIELDS = dict(zip(GATES, ("i", "f", "o"), strict=True))
+"""Each removable gate's field in ``cells.LSTMGates``, whose order (i, f, g, o) is torch.nn's."""
+
+GATE_BLOCKS = {gate: LSTMGates._fields.index(field) for gate, field in GATE_FIELDS.items()}
+"""Each gate's block of H rows in torch.nn's stacked LSTM weights and biases: input 0, forget 1,
+output 3 (the candidate g is block 2)."""
+
+_LSTM_TYPES = (nn.LSTM, layers.LSTM, nn.LSTMCell, cells.LSTMCell)
+
+
+def lstm_biases(lstm: nn.Module) -> list[tuple[Tensor, Tensor]]:
+    """The ``(bias_ih, bias_hh)`` parameters of every layer and direction of an LSTM.
+
+    lstm: ``torch.nn.LSTM`` (any ``num_layers``, ``bidirectional``, ``proj_size``),
+    ``course_lstm.LSTM`` and its subclasses (``AblatedLSTM``, the cores of ``course_lstm.fast``),
+    or one LSTM cell (``torch.nn.LSTMCell``, ``course_lstm.LSTMCell``). Returns the parameters
+    themselves, in torch.nn's order (layer 0, layer 0 reverse, layer 1, ...), each of shape
+    (4H,): the blocks i, f, g, o of ``cells.LSTMGates``, H rows each. torch.nn adds the two, so
+    a gate's bias is the sum of its blocks in both.
+
+    Raises TypeError for anything else (an RNN or a GRU has other gates in its rows) and
+    ValueError for an LSTM built with ``bias=False``.
+    """
+    if not isinstance(lstm, _LSTM_TYPES):
+        hint = ("; pass its recurrent core, model.core" if isinstance(getattr(lstm, "core", None), nn.Module)
+                else "")
+        raise TypeError(
+            "expected an LSTM (torch.nn.LSTM, course_lstm.LSTM or an LSTM cell), whose biases "
+            f"hold the gates i, f, g, o, got {type(lstm).__name__}{hint}"
+        )
+    if isinstance(lstm, (nn.LSTMCell, cells.LSTMCell)):
+        suffixes = [""]
+    else:
+        directions = ("", "_reverse") if getattr(lstm, "bidirectional", False) else ("",)
+        suffixes = [f"_l{layer}{direction}" for layer in range(lstm.num_layers)
+                    for direction in directions]
+    rows = GATE_COUNTS["lstm"] * lstm.hidden_size
+    pairs = []
+    for suffix in suffixes:
+        bias_ih, bias_hh = (getattr(lstm, f"bias_{side}{suffix}", None) for side in ("ih", "hh"))
+        if not isinstance(bias_ih, Tensor) or not isinstance(bias_hh, Tensor):
+            raise ValueError(
+                f"this {type(lstm).__name__} was built with bias=False: it has no gate biases to "
+                "set; build it with bias=True (the default)"
+            )
+        for bias in (bias_ih, bias_hh):
+            if tuple(bias.shape) != (rows,):
+                raise ValueError(f"expected LSTM biases of shape ({rows},), got {tuple(bias.shape)}")
+        pairs.append((bias_ih, bias_hh))
+    return pairs
+
+
+def _gate_rows(gate: str, bias: Tensor) -> slice:
+    """The H rows of ``gate`` (a field of ``cells.LSTMGates``: i, f, g, o) in a (4H,) bias."""
+    hidden = bias.shape[0] // GATE_COUNTS["lstm"]
+    block = LSTMGates._fields.index(gate)
+    return slice(block * hidden, (block + 1) * hidden)
 
 
 def pin_gate(lstm: nn.Module, gate: str) -> None:
-    """Remove ``gate`` from every layer of an LSTM with torch.nn's parameters (nn.LSTM, the fast
-    cores), as ``AblatedLSTM`` does in a readable loop: its H rows of ``bias_ih`` become
-    ``PINNED_BIAS`` (``bias_hh`` 0), so the gate is exactly 1 and its rows get exactly zero
-    gradient, which no optimizer without weight decay moves. Runs at nn.LSTM's speed."""
+    """Remove ``gate`` from every layer and direction of an LSTM (see ``lstm_biases``), as
+    ``AblatedLSTM`` does in a readable loop: its H rows of ``bias_ih`` become ``PINNED_BIAS``
+    (``bias_hh`` 0), so the gate is exactly 1 and its rows get exactly zero gradient, which no
+    optimizer without weight decay moves. On nn.LSTM it runs at nn.LSTM's speed."""
     if gate not in GATE_BLOCKS:
         raise ValueError(f"gate must be one of {tuple(GATE_BLOCKS)}, got {gate!r}")
-    hidden, block = lstm.hidden_size, GATE_BLOCKS[gate]
-    rows = slice(block * hidden, (block + 1) * hidden)
     with torch.no_grad():
-        for layer in range(lstm.num_layers):
-            getattr(lstm, f"bias_ih_l{layer}")[rows] = PINNED_BIAS
-            getattr(lstm, f"bias_hh_l{layer}")[rows] = 0.0
+        for bias_ih, bias_hh in lstm_biases(lstm):
+            rows = _gate_rows(GATE_FIELDS[gate], bias_ih)
+            bias_ih[rows] = PINNED_BIAS
+            bias_hh[rows] = 0.0
+
+
+def _check_finite(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a finite number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
 
 
 def set_forget_bias(lstm: nn.Module, value: float) -> None:
-    """Set the forget-gate bias of every layer so that f = sigmoid(value) at a zero input.
+    """Set the forget-gate bias of every layer and direction of an LSTM (see ``lstm_biases``) so
+    that f = sigmoid(value) at a zero input.
 
     torch.nn adds ``bias_ih`` and ``bias_hh``; the forget block (rows H..2H) of ``bias_ih`` gets
     ``value`` and that of ``bias_hh`` 0. Jozefowicz et al. 2015 recommend 1.
     """
-    hidden = lstm.hidden_size
+    _check_finite("value", value)
     with torch.no_grad():
-        for layer in range(lstm.num_layers):
-            getattr(lstm, f"bias_ih_l{layer}")[hidden:2 * hidden] = value
-            getattr(lstm, f"bias_hh_l{layer}")[hidden:2 * hidden] = 0.0
+        for bias_ih, bias_hh in lstm_biases(lstm):
+            rows = _gate_rows("f", bias_ih)
+            bias_ih[rows] = value
+            bias_hh[rows] = 0.0
 
 
 def set_recurrent_gain(core: nn.Module, gain: float, generator: torch.Generator) -> None:
     """Set each (H, H) gate block of layer 0's ``weight_hh`` to ``gain * Q``, Q a random
     orthogonal matrix: every singular value of the block is then ``gain``, the one knob that
     turns a vanishing gradient into an exploding one (notebook 02)."""
-    weight = core.weight_hh_l0
+    weight = core.get_parameter("weight_hh_l0")
     hidden = weight.shape[1]
     blocks = [torch.linalg.qr(torch.randn(hidden, hidden, generator=generator, dtype=weight.dtype))[0]
               for _ in range(weight.shape[0] // hidden)]
@@ -102,18 +166,25 @@ def set_recurrent_gain(core: nn.Module, gain: float, generator: torch.Generator)
 
 def set_chrono_bias(lstm: nn.Module, max_lag: int, generator: torch.Generator) -> None:
     """Chrono initialisation (Tallec & Ollivier 2018): forget bias log(u), u ~ U[1, max_lag - 1],
-    input bias its negative, so that the cells' memory time scales spread up to ``max_lag``."""
+    input bias its negative, so that the cells' memory time scales spread up to ``max_lag``.
+
+    Every layer and direction of an LSTM (see ``lstm_biases``) draws its own H values from
+    ``generator``, in torch.nn's order; ``bias_hh``'s input and forget blocks become 0.
+    """
+    if isinstance(max_lag, bool) or not isinstance(max_lag, numbers.Integral):
+        raise TypeError(f"max_lag must be a whole number, got {max_lag!r}")
     if max_lag < 3:
         raise ValueError(f"max_lag must be at least 3 for chrono initialisation, got {max_lag}")
-    hidden = lstm.hidden_size
     with torch.no_grad():
-        for layer in range(lstm.num_layers):
-            bias_ih = getattr(lstm, f"bias_ih_l{layer}")
+        for bias_ih, bias_hh in lstm_biases(lstm):
+            forget_rows, input_rows = _gate_rows("f", bias_ih), _gate_rows("i", bias_ih)
+            hidden = bias_ih.shape[0] // GATE_COUNTS["lstm"]
             u = torch.rand(hidden, generator=generator, dtype=torch.float64)
             forget = torch.log(1 + u * (max_lag - 2)).to(bias_ih)
-            bias_ih[hidden:2 * hidden] = forget
-            bias_ih[:hidden] = -forget
-            getattr(lstm, f"bias_hh_l{layer}")[:2 * hidden] = 0.0
+            bias_ih[forget_rows] = forget
+            bias_ih[input_rows] = -forget
+            bias_hh[input_rows] = 0.0
+            bias_hh[forget_rows] = 0.0
 
 
 class SequenceModel(nn.Module):
@@ -183,15 +254,27 @@ def parameter_count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
+def _gate_count(kind: str) -> int:
+    """G, the number of gate blocks of ``kind`` (``cells.GATE_COUNTS``)."""
+    if kind not in GATE_COUNTS:
+        known = ", ".join(repr(k) for k in GATE_COUNTS)
+        raise ValueError(f"kind must be one of {known}, got {kind!r}")
+    return GATE_COUNTS[kind]
+
+
 def recurrent_parameter_count(kind: Kind, input_size: int, hidden_size: int) -> int:
-    """Parameters of one recurrent layer with biases: G (H (I + H) + 2 H), G = 1, 4, 3 gate blocks."""
-    gates = {"rnn": 1, "lstm": 4, "gru": 3}[kind]
+    """Parameters of one recurrent layer with biases: G (H (I + H) + 2 H), G = 1, 4, 3 gate
+    blocks for "rnn", "lstm", "gru" (``cells.GATE_COUNTS``)."""
+    gates = _gate_count(kind)
     return gates * (hidden_size * (input_size + hidden_size) + 2 * hidden_size)
 
 
 def width_for_budget(kind: Kind, input_size: int, output_size: int, budget: int) -> int:
     """The largest hidden size whose SequenceModel (one layer + readout) has at most ``budget``
-    parameters: the fair width for comparing models at an equal parameter count."""
+    parameters: the fair width for comparing models at an equal parameter count.
+
+    kind: "rnn", "lstm" or "gru" (ValueError otherwise)."""
+    gates = _gate_count(kind)
 
     def total(hidden: int) -> int:
         return recurrent_parameter_count(kind, input_size, hidden) + hidden * output_size + output_size
@@ -199,7 +282,6 @@ def width_for_budget(kind: Kind, input_size: int, output_size: int, budget: int)
     if total(1) > budget:
         raise ValueError(f"a budget of {budget} parameters is below the smallest {kind} ({total(1)})")
     # total(H) = G H^2 + (G (I + 2) + O) H + O grows with H: solve the quadratic, then step down.
-    gates = {"rnn": 1, "lstm": 4, "gru": 3}[kind]
     b = gates * (input_size + 2) + output_size
     hidden = int((-b + math.sqrt(b * b + 4 * gates * (budget - output_size))) / (2 * gates)) + 1
     while total(hidden) > budget:

@@ -43,7 +43,7 @@ def success_figure(rows: Sequence[dict], title: str, note: str | None = None) ->
     tasks = list(dict.fromkeys(entry["task"] for entry in table))
     figure, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False,
                                 layout="constrained")
-    for ax, task in zip(axes[0], tasks):
+    for ax, task in zip(axes[0], tasks, strict=True):
         entries = [e for e in table if e["task"] == task]
         for index, model in enumerate(dict.fromkeys(e["model"] for e in entries)):
             points = sorted((e["lag"], e["success_rate"], e["seeds"]) for e in entries if e["model"] == model)
@@ -52,6 +52,7 @@ def success_figure(rows: Sequence[dict], title: str, note: str | None = None) ->
             ax.plot(lags, [rate for _, rate, _ in points], marker=MARKERS[index % len(MARKERS)],
                     linestyle=DASHES[index % len(DASHES)], markersize=9 - 2 * (index % 3),
                     label=f"{model} ({points[0][2]} seeds)")
+        lags = sorted({e["lag"] for e in entries})  # every model's lags, not the last model's
         ax.set_xscale("log")
         ax.set_xticks(lags, [str(lag) for lag in lags])
         ax.minorticks_off()
@@ -106,14 +107,14 @@ def gradient_figure(rows: Sequence[dict], title: str, note: str | None = None) -
     """
     _check_rows(rows, ("label", "grad_h_init", "grad_h_trained"))
     figure, axes = plt.subplots(1, 2, figsize=(10.4, 3.8), sharey=True, layout="constrained")
-    for ax, when, name in zip(axes, ("init", "trained"), ("at initialisation", "after training")):
+    for ax, when, name in zip(axes, ("init", "trained"), ("at initialisation", "after training"), strict=True):
         for index, label in enumerate(dict.fromkeys(row["label"] for row in rows)):
             runs = [row for row in rows if row["label"] == label]
             colour = f"C{index}"
             for key, style, what in ((f"grad_h_{when}", "-", "h"), (f"grad_c_{when}", "--", "c")):
                 if key not in runs[0]:
                     continue
-                mean = [sum(values) / len(values) for values in zip(*(run[key] for run in runs))]
+                mean = [sum(values) / len(values) for values in zip(*(run[key] for run in runs), strict=False)]
                 distance = list(range(len(mean) - 1, -1, -1))
                 ax.plot(distance, mean, style, color=colour, label=f"{label}: ‖dL/d{what}_t‖")
         ax.set_yscale("log")
@@ -175,7 +176,7 @@ def study_figure(summary: Sequence[dict], task: str, title: str, note: str | Non
         style = {"marker": MARKERS[index % len(MARKERS)], "color": f"C{index}"}
         rates.errorbar(shift, rate, yerr=[below, above], capsize=3, linestyle=DASHES[index % len(DASHES)],
                        label=f"{model} ({mine[0]['seeds']} seeds)", **style)
-        for x, e in zip(shift, mine):
+        for x, e in zip(shift, mine, strict=True):
             seeds = [v for v in e["relative_loss"] if v is not None]
             losses.scatter([x] * len(seeds), seeds, s=18, alpha=0.7, **style)
     for ax in (rates, losses):
@@ -234,9 +235,10 @@ def experiment_figure(summary: Sequence[dict], title: str, note: str | None = No
                 continue
             x = position + (index - (len(models) - 1) / 2) * width
             low, high = entry["interval"]
-            rates.errorbar([x], [entry["rate"]], yerr=[[max(0.0, entry["rate"] - low)], [max(0.0, high - entry["rate"])]],
-                           capsize=3, linestyle="none", label=f"{model} ({entry['seeds']} seeds)" if position == 0 else None,
-                           **style)
+            below, above = max(0.0, entry["rate"] - low), max(0.0, high - entry["rate"])
+            label = f"{model} ({entry['seeds']} seeds)" if position == 0 else None
+            rates.errorbar([x], [entry["rate"]], yerr=[[below], [above]], capsize=3, linestyle="none",
+                           label=label, **style)
             seeds = [v for v in entry["relative_loss"] if v is not None]
             losses.scatter([x] * len(seeds), seeds, s=18, alpha=0.7, **style)
     labels = [f"{TASK_NAMES.get(task, task)}\nT = {lag}" for task, lag in tasks]

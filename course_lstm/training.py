@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -91,10 +92,22 @@ def evaluate(model: nn.Module, task: Task, batch: Batch) -> tuple[float, float |
         model.train(was_training)
 
 
-def _check_positive(name: str, value: object, kind: type | tuple[type, ...]) -> None:
-    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
-        expected = "whole number" if kind is int else "number"
-        raise ValueError(f"{name} must be a positive {expected}, got {value!r}")
+def _check_whole(name: str, value: object, *, positive: bool = True) -> None:
+    """TypeError unless ``value`` is a whole number (not a bool); ValueError unless > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a whole number, got {type(value).__name__} {value!r}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be a positive whole number, got {value!r}")
+
+
+def _check_positive(name: str, value: object, hint: str = "") -> None:
+    """TypeError unless ``value`` is a real number (not a bool); ValueError unless finite, > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite positive number, got {value!r}{hint}")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}{hint}")
 
 
 def fit(
@@ -123,15 +136,21 @@ def fit(
     training stops if ``stop_when_solved``. A non-finite loss or gradient norm raises ``TrainingDiverged``
     (``on_nonfinite="raise"``) or ends the run with status "diverged" (``"stop"``), before the
     optimizer step, so the parameters never hold garbage.
+
+    Every number is checked before the first step: whole numbers (``steps``, ``batch_size``,
+    ``eval_every``, ``eval_batch_size`` > 0; ``seed``), and finite numbers > 0 (``lr``, ``clip``
+    unless None, the threshold). A wrong type raises TypeError, a wrong value (0, NaN, inf)
+    ValueError, both naming the argument and the value.
     """
-    _check_positive("steps", steps, int)
-    _check_positive("batch_size", batch_size, int)
-    _check_positive("eval_every", eval_every, int)
-    _check_positive("lr", lr, (int, float))
+    for name, count in (("steps", steps), ("batch_size", batch_size), ("eval_every", eval_every),
+                        ("eval_batch_size", eval_batch_size)):
+        _check_whole(name, count)
+    _check_whole("seed", seed, positive=False)
+    _check_positive("lr", lr)
     if clip is not None:
-        _check_positive("clip", clip, (int, float))
+        _check_positive("clip", clip, "; clip=None trains without clipping")
     threshold = task.solved_threshold if solved_threshold is None else solved_threshold
-    _check_positive("solved_threshold", threshold, (int, float))
+    _check_positive("solved_threshold", threshold)
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, got {optimizer!r}")
     if on_nonfinite not in ("raise", "stop"):

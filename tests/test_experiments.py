@@ -23,7 +23,7 @@ class TestProfiles:
 
     def test_unknown_profile_is_named(self, monkeypatch):
         monkeypatch.setenv(profiles.ENVIRONMENT_VARIABLE, "laptop")
-        with pytest.raises(ValueError, match="unknown profile 'laptop' .*COURSE_LSTM_PROFILE.*ci, cpu, gpu"):
+        with pytest.raises(ValueError, match=r"unknown profile 'laptop' .*COURSE_LSTM_PROFILE.*ci, cpu, gpu"):
             profiles.active_profile()
 
     def test_gpu_profile_without_a_gpu_says_so(self, monkeypatch):
@@ -74,10 +74,23 @@ def test_success_table_counts_over_seeds():
             row("RNN", 0, None), row("RNN", 1, None)]
     table = {entry["model"]: entry for entry in experiments.success_table(rows)}
     assert table["LSTM"]["success_rate"] == pytest.approx(2 / 3)
-    assert table["LSTM"]["median_steps_to_solve"] == 500
+    assert table["LSTM"]["median_steps_to_solve"] == 400  # the mean of the two middle values
     assert table["RNN"]["success_rate"] == 0 and table["RNN"]["seeds"] == 2
     text = experiments.format_table(list(table.values()))
     assert "2/3" in text and "0/2" in text
+
+
+@pytest.mark.parametrize(("steps", "median", "shown"), [
+    ([100, 500], 300, " 300 "), ([100, 250], 175, " 175 "), ([100, 201], 150.5, " 150.5 "),
+    ([500, 100, 300], 300, " 300 "), ([700], 700, " 700 "),
+])
+def test_the_median_of_an_even_count_is_the_mean_of_the_middle_two(steps, median, shown):
+    rows = [{"task": "adding", "lag": 50, "label": "LSTM", "seed": seed, "parameters": 10,
+             "solved": True, "solved_at": at, "status": "solved", "final_accuracy": 1.0}
+            for seed, at in enumerate(steps)]
+    (entry,) = experiments.success_table(rows)
+    assert entry["median_steps_to_solve"] == median
+    assert shown in experiments.format_table([entry]).splitlines()[2]
 
 
 class TestResults:
@@ -138,7 +151,7 @@ def test_unknown_experiment():
 def test_cli_experiment_writes_json(tmp_path, capsys):
     code = cli.main(["experiment", "clipping", "--profile", "ci", "--steps", "2", "--out", str(tmp_path)])
     assert code == 0
-    command = results.load(tmp_path / "clipping-ci.json")["provenance"]["command"]
+    command = results.load(tmp_path / "clipping-ci-steps2.json")["provenance"]["command"]
     assert command == f"python -m course_lstm experiment clipping --profile ci --steps 2 --out {tmp_path}"
     assert "RNN, no clipping" in capsys.readouterr().out
 

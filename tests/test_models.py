@@ -49,5 +49,5 @@ def test_the_pin_survives_the_forget_bias_and_training(gate):
 
 
 def test_pin_gate_names_the_gates():
-    with pytest.raises(ValueError, match="gate must be one of .*'input', 'forget', 'output'.*got 'cell'"):
+    with pytest.raises(ValueError, match=r"gate must be one of .*'input', 'forget', 'output'.*got 'cell'"):
         pin_gate(torch.nn.LSTM(2, 3), "cell")

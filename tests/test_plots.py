@@ -4,11 +4,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import pytest
+import torch
 
-from course_lstm import experiments, plots, results  # noqa: E402
+from course_lstm import experiments, plots, results
 
 
 def _row(label, task, lag, seed, solved, length=5):
@@ -32,7 +32,7 @@ def test_success_figure_plots_the_fraction_of_seeds_solved():
     figure = plots.success_figure(ROWS, "title", note="where it ran")
     axes = figure.axes
     assert [ax.get_title() for ax in axes] == ["adding problem", "copy memory"]
-    for ax, task in zip(axes, ("adding", "copy")):
+    for ax, task in zip(axes, ("adding", "copy"), strict=True):
         for line in ax.get_lines():
             label = line.get_label().split(" (")[0]
             expected = [sum(r["solved"] for r in ROWS if (r["task"], r["lag"], r["label"]) == (task, lag, label)) / 3
@@ -40,6 +40,16 @@ def test_success_figure_plots_the_fraction_of_seeds_solved():
             assert list(line.get_xdata()) == [5, 20, 80]
             assert list(line.get_ydata()) == pytest.approx(expected)
     assert any(text.get_text() == "where it ran" for text in figure.texts)
+    plt.close(figure)
+
+
+def test_success_figure_ticks_every_model_s_lags():
+    lags = {"LSTM": (5, 20, 80), "RNN": (10, 40)}  # the last model has fewer, other lags
+    rows = [_row(label, "adding", lag, 0, solved=True) for label in lags for lag in lags[label]]
+    figure = plots.success_figure(rows, "title")
+    (ax,) = figure.axes
+    assert list(ax.get_xticks()) == [5, 10, 20, 40, 80]
+    assert [tick.get_text() for tick in ax.get_xticklabels()] == ["5", "10", "20", "40", "80"]
     plt.close(figure)
 
 

@@ -121,3 +121,41 @@ def test_recurrent_gain_sets_every_singular_value_of_every_gate_block():
         set_recurrent_gain(core, 1.7, torch.Generator().manual_seed(0))
         for block in core.weight_hh_l0.detach().chunk(blocks):
             torch.testing.assert_close(torch.linalg.svdvals(block), torch.full((6,), 1.7, dtype=torch.float64))
+
+
+@pytest.mark.parametrize(
+    ("option", "error", "message"),
+    [
+        ({"lr": math.nan}, ValueError, "lr must be a finite positive number, got nan"),
+        ({"lr": math.nan, "optimizer": "sgd"}, ValueError, "lr must be a finite positive number, got nan"),
+        ({"lr": math.inf}, ValueError, "lr must be a finite positive number, got inf"),
+        ({"lr": -math.inf}, ValueError, "lr must be a finite positive number, got -inf"),
+        ({"lr": "1e-3"}, TypeError, "lr must be a number, got str '1e-3'"),
+        ({"clip": math.nan}, ValueError,
+         "clip must be a finite positive number, got nan; clip=None trains without clipping"),
+        ({"clip": math.inf}, ValueError, r"clip must be a finite positive number, got inf; clip=None"),
+        ({"clip": -1.0}, ValueError, "clip must be a positive number, got -1.0"),
+        ({"steps": 2.5}, TypeError, "steps must be a whole number, got float 2.5"),
+        ({"steps": True}, TypeError, "steps must be a whole number, got bool True"),
+        ({"batch_size": 0}, ValueError, "batch_size must be a positive whole number, got 0"),
+        ({"eval_every": -5}, ValueError, "eval_every must be a positive whole number, got -5"),
+        ({"eval_batch_size": 0}, ValueError, "eval_batch_size must be a positive whole number, got 0"),
+        ({"seed": 1.5}, TypeError, "seed must be a whole number, got float 1.5"),
+        ({"solved_threshold": math.nan}, ValueError,
+         "solved_threshold must be a finite positive number, got nan"),
+    ],
+)
+def test_bad_numbers_are_refused_before_any_step(option, error, message):
+    model = small_model()
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    with pytest.raises(error, match=message):
+        quick_fit(model, **option)
+    for name, p in model.named_parameters():
+        assert torch.equal(p, before[name]), f"{name} was trained before the refusal"
+
+
+def test_whole_numbers_of_other_integer_types_are_accepted():
+    import numpy as np
+
+    history = quick_fit(small_model(), steps=np.int64(3), eval_every=np.int64(3), lr=np.float32(1e-3))
+    assert history.steps == 3 and history.status == "finished"
