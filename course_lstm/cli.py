@@ -1,25 +1,78 @@
-"""The command line: ``python -m course_lstm doctor | experiment NAME | study | student | bench``.
+"""The command line: ``python -m course_lstm doctor | experiment NAME | study | ledger | student | bench``.
 
 ``doctor`` tells a learner whether the course will run and how to fix what is missing;
 ``experiment`` runs a named sweep and writes its JSON result with provenance; ``study`` runs the
 study's fixed protocol (tuning, then evaluation seeds) in parallel, cached; ``student`` writes
 the student copies of the notebooks, solutions stubbed out; ``bench`` times the fast LSTM
 against torch.nn.LSTM.
+
+Every argument, and the folder a command writes to, is checked before any work starts. A
+mistake the CLI can foresee ends with one line on stderr and a nonzero exit status: 2 for what
+argparse catches (an unknown choice, ``--steps 0``), 1 for the rest. A result file that exists
+is never replaced without ``--overwrite``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.metadata
+import json
+import os
 import platform
+import shlex
 import sys
+import tempfile
+from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import torch
 
-from course_lstm import experiments, profiles, results
+from course_lstm import profiles, results
 
-SETUP_FIX = "run `make lab` in the course folder (it installs everything pinned into .venv)"
+PROG = "python -m course_lstm"
+PYTHON_FIX = "in the course folder run `make clean`, then `make setup PYTHON=/path/to/python3.11` (a new .venv)"
+
+
+class Refused(Exception):
+    """A command refused before (or instead of) doing harm; ``main`` prints it as one line."""
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One package the course needs: the name doctor prints, the module it imports, the
+    distribution pip installs, and what it is for."""
+
+    what: str
+    module: str
+    distribution: str
+    role: str
+
+
+PIECES = (
+    Piece("PyTorch", "torch", "torch", "every notebook"),
+    Piece("NumPy", "numpy", "numpy", "the notebooks and the explorers"),
+    Piece("matplotlib", "matplotlib", "matplotlib", "every figure"),
+    Piece("tqdm", "tqdm", "tqdm", "training and the experiments"),
+    Piece("ipywidgets", "ipywidgets", "ipywidgets", "the explorers' sliders"),
+    Piece("joblib", "joblib", "joblib", "the study's parallel, cached runs"),
+    Piece("JupyterLab", "jupyterlab", "jupyterlab", "opening the notebooks"),
+    Piece("widgets frontend", "jupyterlab_widgets", "jupyterlab_widgets", "showing the sliders in JupyterLab"),
+    Piece("ipykernel", "ipykernel", "ipykernel", "running the notebooks"),
+    Piece("Jupytext", "jupytext", "jupytext", "pairing each notebook with its .py"),
+    Piece("nbformat", "nbformat", "nbformat", "the student copies"),
+    Piece("nbclient", "nbclient", "nbclient", "make notebooks and make course"),
+    Piece("nbconvert", "nbconvert", "nbconvert", "make course"),
+    Piece("pytest", "pytest", "pytest", "make test"),
+    Piece("nbval", "nbval", "nbval", "make test (the notebooks)"),
+    Piece("pytest-xdist", "xdist", "pytest-xdist", "make test on every core"),
+    Piece("Hypothesis", "hypothesis", "hypothesis", "make test"),
+    Piece("PyYAML", "yaml", "PyYAML", "make test"),
+)
+"""What pyproject.toml installs (dependencies, the course and test extras; not the maintainers'
+lint tools); doctor imports each one."""
 
 
 def _version(package: str) -> str | None:
@@ -29,28 +82,53 @@ def _version(package: str) -> str | None:
         return None
 
 
+def _install_fix(piece: Piece) -> str:
+    pip = f"{shlex.quote(sys.executable)} -m pip install -c constraints.txt {piece.distribution}"
+    return f"fix: in the course folder, `{pip}` (or `make setup` for a new .venv)"
+
+
+def _check_piece(piece: Piece) -> tuple[str, bool, str]:
+    try:
+        importlib.import_module(piece.module)
+    except Exception as error:  # ImportError, or whatever a broken install raises
+        reason = (str(error).splitlines() or [type(error).__name__])[0]
+        return (
+            piece.what,
+            False,
+            f"{piece.module} does not import ({reason}); needed for {piece.role}; {_install_fix(piece)}",
+        )
+    version = _version(piece.distribution)
+    if version is None:
+        return (
+            piece.what,
+            False,
+            f"{piece.distribution} is not installed; needed for {piece.role}; {_install_fix(piece)}",
+        )
+    return piece.what, True, version
+
+
 def doctor_report() -> list[tuple[str, bool, str]]:
-    """(what, ok, detail or fix) for everything the course needs."""
+    """(what, ok, detail or fix) for everything the course needs: Python, each of ``PIECES``
+    (imported, not only looked up), the device and the profile."""
     checks = []
     python = platform.python_version()
-    checks.append(("Python", sys.version_info[:2] == (3, 11),
-                   python if sys.version_info[:2] == (3, 11)
-                   else f"{python}; the course is pinned for 3.11: {SETUP_FIX} with Python 3.11"))
-    checks.append(("PyTorch", True, torch.__version__))
-    if torch.cuda.is_available():
-        device = f"CUDA GPU: {torch.cuda.get_device_name(0)}"
-    elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        device = "Apple GPU (MPS)"
-    else:
-        device = "CPU only (fine: every notebook runs on a CPU in the cpu and ci profiles)"
-    checks.append(("Device", True, device))
-    for name, package in (("JupyterLab", "jupyterlab"), ("ipywidgets", "ipywidgets"),
-                          ("widgets frontend", "jupyterlab_widgets")):
-        version = _version(package)
-        checks.append((name, version is not None,
-                       version or f"not installed; sliders will not show: {SETUP_FIX}"))
+    right_python = sys.version_info[:2] == (3, 11) and sys.version_info[2] >= 5
+    checks.append(
+        ("Python", right_python, python if right_python else f"{python}; the course needs 3.11.5+: {PYTHON_FIX}")
+    )
+    for piece in PIECES:
+        checks.append(_check_piece(piece))
+        if piece.module == "torch" and checks[-1][1]:
+            if torch.cuda.is_available():
+                device = f"CUDA GPU: {torch.cuda.get_device_name(0)}"
+            elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+                device = "Apple GPU (MPS)"
+            else:
+                device = "CPU only (fine: every notebook runs on a CPU in the cpu and ci profiles)"
+            checks.append(("Device", True, device))
     try:
         profile = profiles.active_profile()
+        profiles.threads_wanted(profile)
         checks.append(("Profile", True, f"{profile.name} (set {profiles.ENVIRONMENT_VARIABLE}=ci|cpu|gpu to change)"))
     except ValueError as error:
         checks.append(("Profile", False, str(error)))
@@ -58,50 +136,123 @@ def doctor_report() -> list[tuple[str, bool, str]]:
 
 
 def doctor() -> int:
+    """Print ``doctor_report()``; 0 when everything is there, 1 otherwise."""
     report = doctor_report()
     width = max(len(what) for what, _, _ in report)
     for what, ok, detail in report:
         print(f"{'ok ' if ok else 'FIX'}  {what:<{width}}  {detail}")
     missing = sum(not ok for _, ok, _ in report)
-    print("Everything the course needs is here." if not missing
-          else f"{missing} thing(s) to fix, see FIX above.")
+    print("Everything the course needs is here." if not missing else f"{missing} thing(s) to fix, see FIX above.")
     return 0 if not missing else 1
 
 
-def experiment(name: str, profile: str | None, out: Path, steps: int | None, command: str) -> int:
+# --- checks made before any work ----------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def _import(module: str) -> ModuleType:
+    """``module``, or Refused naming what does not import and pointing at doctor."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise Refused(f"{module} cannot start: {error}; `{PROG} doctor` says what to install") from None
+
+
+def _writable(folder: Path, what: str = "results") -> None:
+    """Create ``folder`` and write (then remove) a probe file in it; Refused if either fails."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".course_lstm-write-test-")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise Refused(f"cannot write {what} to {folder}: {error.strerror or error}") from None
+
+
+def _target(out: Path, experiment: str, profile: str, tag: str | None, overwrite: bool) -> Path:
+    """The result file a command will write, checked: ``out`` writable, and the file new
+    unless ``overwrite``."""
+    try:
+        path = results.path_for(out, experiment, profile, tag)
+    except ValueError as error:
+        raise Refused(str(error)) from None
+    _writable(out)
+    if path.exists() and not overwrite:
+        raise Refused(f"{path} exists; add --overwrite to replace it, or choose another --out folder")
+    return path
+
+
+def _save(result: dict, out: Path, tag: str | None = None, overwrite: bool = False) -> Path:
+    """``results.save``; if writing fails after all, the result is kept in a temporary file."""
+    try:
+        return results.save(result, out, tag=tag, overwrite=overwrite)
+    except OSError as error:
+        handle, kept = tempfile.mkstemp(prefix=f"{result['experiment']}-", suffix=".json")
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            json.dump(result, file, indent=1)
+        raise Refused(f"could not write the result to {out} ({error}); it is kept in {kept}") from None
+
+
+def _known(value: str, option: str, choices: Collection[str]) -> None:
+    if value not in choices:
+        raise Refused(f"unknown {option} {value!r}; expected one of {', '.join(choices)}")
+
+
+# --- the commands -----------------------------------------------------------------------------
+
+
+def experiment(
+    name: str, profile: str | None, out: Path, steps: int | None, command: str, overwrite: bool = False
+) -> int:
+    """Run experiment ``name`` and write ``out/NAME-PROFILE.json`` (``-stepsN`` with ``steps``)."""
+    experiments = _import("course_lstm.experiments")
+    _known(name, "experiment", experiments.EXPERIMENTS)
+    try:
+        chosen = profiles.get_profile(profile)
+        profiles.threads_wanted(chosen)
+    except ValueError as error:
+        raise Refused(str(error)) from None
+    tag = None if steps is None else f"steps{steps}"
+    _target(out, name, chosen.name, tag, overwrite)
     overrides = {} if steps is None else {"steps": steps}
-    result = experiments.run_experiment(name, profile, command=command, **overrides)
-    path = results.save(result, out)
+    result = experiments.run_experiment(name, chosen, command=command, **overrides)
+    path = _save(result, out, tag, overwrite)
     print(experiments.format_table(experiments.success_table(result["rows"])))
     provenance = result["provenance"]
     seconds = provenance["wall_seconds"]
     took = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-    print(f"\n{len(result['rows'])} runs in {took} on "
-          f"{provenance['device']} (profile {provenance['profile']}); wrote {path}")
+    print(
+        f"\n{len(result['rows'])} runs in {took} on "
+        f"{provenance['device']} (profile {provenance['profile']}); wrote {path}"
+    )
     return 0
 
 
-def _writable(out: Path) -> None:
-    """Refuse an --out folder that cannot be written before any minute of work is spent."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".course_lstm_write_test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as error:
-        raise SystemExit(f"cannot write results to {out}: {error.strerror or error}") from None
-
-
-def study(protocol: str, workers: int, cache: Path | None, out: Path, command: str) -> int:
-    from course_lstm import study as the_study  # here: joblib is needed by this command only
-
+def study(protocol: str, workers: int, cache: Path | None, out: Path, command: str, overwrite: bool = False) -> int:
+    """Run the study ``protocol`` and write ``out/study-PROTOCOL.json``."""
+    the_study = _import("course_lstm.study")  # here: joblib is needed by this command only
     if workers < 1:
-        raise SystemExit(f"--workers must be at least 1, got {workers}")
-    if protocol not in the_study.STUDIES:
-        raise SystemExit(f"unknown --protocol {protocol!r}; expected one of {', '.join(the_study.STUDIES)}")
-    _writable(out)
+        raise Refused(f"--workers must be at least 1, got {workers}")
+    _known(protocol, "--protocol", the_study.STUDIES)
+    try:
+        profiles.threads_wanted(the_study.STUDIES[protocol][0].training())
+    except ValueError as error:
+        raise Refused(str(error)) from None
+    if cache is not None:
+        _writable(cache, "the run cache (--cache)")
+    _target(out, "study", protocol, None, overwrite)
     result = the_study.run_study(protocol, workers, None if cache is None else str(cache), command=command)
-    path = results.save(result, out)
+    path = _save(result, out, overwrite=overwrite)
     print(the_study.format_summary(result["summary"]))
     seconds = result["provenance"]["wall_seconds"]
     print(f"\n{len(result['rows'])} runs in {seconds / 60:.1f} min with {workers} worker(s); wrote {path}")
@@ -109,81 +260,157 @@ def study(protocol: str, workers: int, cache: Path | None, out: Path, command: s
 
 
 def student(notebooks: Path, out: Path) -> int:
-    # Imported here: doctor must run even where nbformat is missing.
-    from course_lstm.student import write_student_copies
-
-    written = write_student_copies(notebooks, out)
+    """Write the student copies of ``notebooks`` into ``out`` (never over the sources)."""
+    copies = _import("course_lstm.student")  # here: doctor must run even where nbformat is missing
+    try:
+        written = copies.write_student_copies(notebooks, out)
+    except ValueError as error:
+        raise Refused(str(error)) from None
+    except OSError as error:
+        raise Refused(
+            f"cannot write the student copies to {out}: {error.strerror or error}"
+            + (f" ({error.filename})" if error.filename else "")
+        ) from None
     for path, exercises in written:
         print(f"{path}  ({exercises} exercise{'s' if exercises != 1 else ''} stubbed)")
     print(f"{len(written)} student notebooks in {out}/: solutions replaced by stubs, outputs cleared.")
     return 0
 
 
-def bench(device: str | None, quick: bool, threads: int | None, out: Path, command: str) -> int:
-    from course_lstm import bench as benchmark  # here: the other commands need none of it
-
-    if threads is not None:
-        if threads < 1:
-            raise SystemExit(f"--threads must be at least 1, got {threads}")
-        torch.set_num_threads(threads)
+def bench(
+    device: str | None, quick: bool, threads: int | None, out: Path, command: str, overwrite: bool = False
+) -> int:
+    """Time the fast LSTM against nn.LSTM and write ``out/bench-DEVICE[-quick].json``."""
+    benchmark = _import("course_lstm.bench")  # here: the other commands need none of it
+    if threads is not None and threads < 1:
+        raise Refused(f"--threads must be at least 1, got {threads}")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = benchmark.check_device(device)
+    except ValueError as error:
+        raise Refused(str(error)) from None
+    # The profile part of the file name, as run_bench labels its result.
+    label = ("gpu" if chosen.type == "cuda" else chosen.type) + ("-quick" if quick else "")
+    _target(out, "bench", label, None, overwrite)
+    if threads is not None:
+        torch.set_num_threads(threads)
     try:
         result = benchmark.run_bench(device, quick=quick, command=command)
     except ValueError as error:
-        raise SystemExit(str(error)) from None
-    path = results.save(result, out)
+        raise Refused(str(error)) from None
+    path = _save(result, out, overwrite=overwrite)
     print(benchmark.format_table(result))
     failed = [f"{r['variant']} ({r['size']})" for r in result["rows"] if r["status"] == "failed"]
     print(f"\nwrote {path}" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_lstm", description=__doc__.splitlines()[0])
+def ledger(write: Path | None) -> int:
+    """Print the claims ledger, or fill its block in ``write``."""
+    the_ledger = _import("course_lstm.ledger")
+    try:
+        if write is None:
+            print(the_ledger.markdown(), end="")
+            return 0
+        changed = the_ledger.write_into(str(write))
+    except (OSError, ValueError) as error:
+        raise Refused(str(error)) from None
+    print(f"{write}: ledger {'updated' if changed else 'already up to date'}")
+    return 0
+
+
+def _experiment_names() -> list[str] | None:
+    """The experiments' names for --help; None where the training stack does not import
+    (doctor must still run there, and ``experiment`` then says what is missing)."""
+    try:
+        from course_lstm.experiments import EXPERIMENTS
+    except Exception:
+        return None
+    return list(EXPERIMENTS)
+
+
+NAMING = (
+    "A result is written as OUT/NAME-PROFILE.json; a run shortened with --steps N as "
+    "OUT/NAME-PROFILE-stepsN.json, so a smoke run never takes a full run's name. An existing "
+    "file is never replaced unless --overwrite is given: the command stops before running."
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser (every command and option)."""
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("doctor", help="check the environment and say how to fix it")
-    run = commands.add_parser("experiment", help="run a named experiment and write its JSON result")
-    run.add_argument("name", choices=list(experiments.EXPERIMENTS))
-    run.add_argument("--profile", choices=list(profiles.PROFILES),
-                     help=f"default: ${profiles.ENVIRONMENT_VARIABLE}, else gpu if CUDA is there, else cpu")
+    run = commands.add_parser("experiment", help="run a named experiment and write its JSON result", description=NAMING)
+    run.add_argument("name", choices=_experiment_names())
+    run.add_argument(
+        "--profile",
+        choices=list(profiles.PROFILES),
+        help=f"default: ${profiles.ENVIRONMENT_VARIABLE}, else gpu if CUDA is there, else cpu",
+    )
     run.add_argument("--out", type=Path, default=Path("results"), help="folder for the JSON (default: results/)")
-    run.add_argument("--steps", type=int, help="override the profile's training steps per run")
-    survey = commands.add_parser("study", help="the study's protocol: tune each model, evaluate on fresh seeds")
-    survey.add_argument("--protocol", default="cpu", help="ci (seconds, a smoke test), cpu (the lag study, default), ci-mechanisms or cpu-mechanisms (the rest)")
-    survey.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    run.add_argument(
+        "--steps",
+        type=_positive_int,
+        help="override the profile's training steps per run (a smoke test, written as NAME-PROFILE-stepsN.json)",
+    )
+    run.add_argument("--overwrite", action="store_true", help="replace an existing result file")
+    survey = commands.add_parser(
+        "study",
+        help="the study's protocol: tune each model, evaluate on fresh seeds",
+        description="Writes OUT/study-PROTOCOL.json; an existing file is never replaced unless --overwrite is given.",
+    )
+    survey.add_argument(
+        "--protocol",
+        default="cpu",
+        help="ci (seconds, a smoke test), cpu (the lag study, default), ci-mechanisms or cpu-mechanisms (the rest)",
+    )
+    survey.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
     survey.add_argument("--cache", type=Path, help="folder caching every finished run: a rerun resumes")
     survey.add_argument("--out", type=Path, default=Path("results"), help="folder for the JSON (default: results/)")
+    survey.add_argument("--overwrite", action="store_true", help="replace an existing result file")
     claims = commands.add_parser("ledger", help="the claims ledger, from the shipped study")
-    claims.add_argument("--write", type=Path, help="fill the ledger block of this file (the README) instead of printing")
-    copies = commands.add_parser("student", help="write student copies of the notebooks, solutions stubbed out")
+    claims.add_argument(
+        "--write", type=Path, help="fill the ledger block of this file (the README) instead of printing"
+    )
+    copies = commands.add_parser(
+        "student",
+        help="write student copies of the notebooks, solutions stubbed out",
+        description="Refuses to write over the source notebooks, or over any notebook that holds solution cells.",
+    )
     copies.add_argument("--notebooks", type=Path, default=Path("notebooks"), help="default: notebooks/")
     copies.add_argument("--out", type=Path, default=Path("student"), help="default: student/")
-    timing = commands.add_parser("bench", help="time the fast LSTM's variants against torch.nn.LSTM")
+    timing = commands.add_parser(
+        "bench",
+        help="time the fast LSTM's variants against torch.nn.LSTM",
+        description="Writes OUT/bench-DEVICE.json (bench-DEVICE-quick.json with "
+        "--quick); an existing file is never replaced unless --overwrite is given.",
+    )
     timing.add_argument("--device", help="cpu or cuda (default: cuda if available, else cpu)")
     timing.add_argument("--quick", action="store_true", help="tiny sizes and few repeats: a smoke test")
-    timing.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own)")
+    timing.add_argument("--threads", type=_positive_int, help="CPU threads for torch (default: torch's own)")
     timing.add_argument("--out", type=Path, default=Path("results"), help="folder for the JSON (default: results/)")
+    timing.add_argument("--overwrite", action="store_true", help="replace an existing result file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status. A refusal raises SystemExit with one line."""
+    parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
-    if args.command == "doctor":
-        return doctor()
-    if args.command == "student":
-        return student(args.notebooks, args.out)
     command = " ".join([parser.prog, *argv])
-    if args.command == "bench":
-        return bench(args.device, args.quick, args.threads, args.out, command)
-    if args.command == "ledger":
-        from course_lstm import ledger
-
-        if args.write is None:
-            print(ledger.markdown(), end="")
-            return 0
-        try:
-            changed = ledger.write_into(str(args.write))
-        except (OSError, ValueError) as error:
-            raise SystemExit(str(error)) from None
-        print(f"{args.write}: ledger {'updated' if changed else 'already up to date'}")
-        return 0
-    if args.command == "study":
-        return study(args.protocol, args.workers, args.cache, args.out, command)
-    return experiment(args.name, args.profile, args.out, args.steps, command)
+    try:
+        if args.command == "doctor":
+            return doctor()
+        if args.command == "student":
+            return student(args.notebooks, args.out)
+        if args.command == "ledger":
+            return ledger(args.write)
+        if args.command == "bench":
+            return bench(args.device, args.quick, args.threads, args.out, command, args.overwrite)
+        if args.command == "study":
+            return study(args.protocol, args.workers, args.cache, args.out, command, args.overwrite)
+        return experiment(args.name, args.profile, args.out, args.steps, command, args.overwrite)
+    except Refused as refusal:
+        raise SystemExit(f"{PROG} {args.command}: {refusal}") from None

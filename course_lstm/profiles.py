@@ -44,19 +44,52 @@ class Profile:
 
 PROFILES = {
     "ci": Profile(
-        name="ci", lags=(5, 25), copy_lags=(5,), probe_lag=25, hidden_size=32, batch_size=64,
-        steps=800, seeds=2, lr=1e-2, eval_every=50, eval_batch_size=256,
-        implementation="torch", device="cpu", threads=1,
+        name="ci",
+        lags=(5, 25),
+        copy_lags=(5,),
+        probe_lag=25,
+        hidden_size=32,
+        batch_size=64,
+        steps=800,
+        seeds=2,
+        lr=1e-2,
+        eval_every=50,
+        eval_batch_size=256,
+        implementation="torch",
+        device="cpu",
+        threads=1,
     ),
     "cpu": Profile(
-        name="cpu", lags=(10, 25, 50, 100), copy_lags=(10, 25), probe_lag=50, hidden_size=32,
-        batch_size=64, steps=1500, seeds=3, lr=1e-2, eval_every=100, eval_batch_size=512,
-        implementation="torch", device="cpu", threads=1,
+        name="cpu",
+        lags=(10, 25, 50, 100),
+        copy_lags=(10, 25),
+        probe_lag=50,
+        hidden_size=32,
+        batch_size=64,
+        steps=1500,
+        seeds=3,
+        lr=1e-2,
+        eval_every=100,
+        eval_batch_size=512,
+        implementation="torch",
+        device="cpu",
+        threads=1,
     ),
     "gpu": Profile(
-        name="gpu", lags=(25, 50, 100, 200, 400, 750), copy_lags=(25, 50, 100, 200),
-        probe_lag=100, hidden_size=128, batch_size=128, steps=10_000, seeds=5, lr=3e-3,
-        eval_every=250, eval_batch_size=1024, implementation="torch", device="cuda", threads=None,
+        name="gpu",
+        lags=(25, 50, 100, 200, 400, 750),
+        copy_lags=(25, 50, 100, 200),
+        probe_lag=100,
+        hidden_size=128,
+        batch_size=128,
+        steps=10_000,
+        seeds=5,
+        lr=3e-3,
+        eval_every=250,
+        eval_batch_size=1024,
+        implementation="torch",
+        device="cuda",
+        threads=None,
     ),
 }
 
@@ -69,14 +102,18 @@ def default_profile_name() -> str:
 def get_profile(name: str | None = None) -> Profile:
     """The profile called ``name``; None: COURSE_LSTM_PROFILE, or the hardware's default."""
     chosen = name or os.environ.get(ENVIRONMENT_VARIABLE) or default_profile_name()
+    source = (
+        ""
+        if name or not os.environ.get(ENVIRONMENT_VARIABLE)
+        else (f" (from the environment variable {ENVIRONMENT_VARIABLE})")
+    )
     if chosen not in PROFILES:
-        source = "" if name else f" (from the environment variable {ENVIRONMENT_VARIABLE})"
         raise ValueError(f"unknown profile {chosen!r}{source}; expected one of {', '.join(PROFILES)}")
     profile = PROFILES[chosen]
     if profile.device == "cuda" and not torch.cuda.is_available():
         raise ValueError(
-            f"profile {chosen!r} needs a CUDA GPU and torch.cuda.is_available() is False; "
-            "use the cpu profile (COURSE_LSTM_PROFILE=cpu)"
+            f"profile {chosen!r}{source} needs a CUDA GPU, but torch.cuda.is_available() is False; "
+            f"use the cpu profile (--profile cpu on the command line, {ENVIRONMENT_VARIABLE}=cpu elsewhere)"
         )
     return profile
 

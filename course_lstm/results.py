@@ -1,7 +1,10 @@
 """Experiment results as JSON files: the numbers, the configuration, and where they came from.
 
-``provenance()`` records profile, device, versions, git commit, date and wall time; ``load``
-validates a file before anyone plots it. Full-scale results ship in ``course_lstm/results/``.
+``provenance()`` records profile, device, versions, git commit, date and wall time. ``save``
+and ``load`` check the same things (``validate``: fields, rows, no NaN), so a file that loads is
+one that could have been saved; file names are built only from fields ``name_part`` accepts,
+and ``save`` replaces an existing file only when told to. Full-scale results ship in
+``course_lstm/results/``.
 """
 
 from __future__ import annotations
@@ -24,9 +27,22 @@ SHIPPED = Path(__file__).resolve().parent / "results"
 
 REQUIRED = {"schema": int, "experiment": str, "config": dict, "rows": list, "provenance": dict}
 PROVENANCE_REQUIRED = {
-    "profile": str, "device": str, "torch": str, "python": str, "course_lstm": str,
-    "git_commit": str, "date": str, "wall_seconds": (int, float), "command": str,
+    "profile": str,
+    "device": str,
+    "torch": str,
+    "python": str,
+    "course_lstm": str,
+    "git_commit": str,
+    "date": str,
+    "wall_seconds": (int, float),
+    "command": str,
 }
+ROW_REQUIRED = {"task": str, "lag": int, "label": str, "status": str}
+"""Every row of a training result (an experiment or a study) names its task, lag and model."""
+BENCH_ROW_REQUIRED = {"variant": str, "size": str, "status": str}
+"""Every row of a benchmark (experiment "bench") names its variant and size."""
+NAME_PART = re.compile(r"[A-Za-z0-9_.-]+")
+"""What a field that goes into a file name may hold: no separators, no spaces."""
 
 
 def device_name(device: str | torch.device) -> str:
@@ -64,8 +80,11 @@ def hardware() -> dict:
         "threads": torch.get_num_threads(),
         "mkl": mkl.group(1) if mkl else "none",
         "onednn": onednn.group(1) if onednn else "none",
-        "isa_limits": {key: os.environ[key] for key in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")
-                       if key in os.environ},
+        "isa_limits": {
+            key: os.environ[key]
+            for key in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")
+            if key in os.environ
+        },
     }
 
 
@@ -78,8 +97,11 @@ def git_commit() -> str:
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-            capture_output=True, text=True, check=True,
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -88,12 +110,10 @@ def git_commit() -> str:
 
 def now() -> str:
     """The current UTC time, ISO 8601 to the second."""
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
-def provenance(
-    profile: str, device: str, wall_seconds: float, command: str, commit: str, started: str
-) -> dict:
+def provenance(profile: str, device: str, wall_seconds: float, command: str, commit: str, started: str) -> dict:
     """Where a result came from: hardware (``hardware()``), versions, the commit and date (UTC)
     at the start of the run (read them before running: the tree may change while it runs), and
     its wall time."""
@@ -111,42 +131,100 @@ def provenance(
     }
 
 
+def name_part(value: object, field: str, source: str = "result") -> str:
+    """``value`` if it is safe in a file name (letters, digits, ``_``, ``-``, ``.``; not starting
+    with ``.``; no ``..``); else ValueError naming ``field`` and the value."""
+    if not isinstance(value, str) or not NAME_PART.fullmatch(value) or value.startswith(".") or ".." in value:
+        raise ValueError(
+            f"{source}: field {field!r} is {value!r}; a file name is built from it, so it must be "
+            "letters, digits, '_', '-' or '.' (not starting with '.', no '..')"
+        )
+    return value
+
+
+def _check_fields(where: dict, fields: dict, source: str) -> None:
+    for key, kind in fields.items():
+        if key not in where:
+            raise ValueError(f"{source}: missing field {key!r}")
+        if not isinstance(where[key], kind) or isinstance(where[key], bool):
+            expected = kind.__name__ if isinstance(kind, type) else "number"
+            raise ValueError(f"{source}: field {key!r} should be {expected}, got {type(where[key]).__name__}")
+
+
 def validate(result: object, source: str = "result") -> dict:
-    """Raise ValueError naming the first missing or mistyped field; return ``result``."""
+    """Raise ValueError naming the first missing or mistyped field; return ``result``.
+
+    Checks the top-level and provenance fields, the fields every row needs (``ROW_REQUIRED``,
+    or ``BENCH_ROW_REQUIRED`` for a benchmark), and that ``experiment`` and the provenance's
+    ``profile`` are safe in a file name (``name_part``)."""
     if not isinstance(result, dict):
         raise ValueError(f"{source}: expected a JSON object, got {type(result).__name__}")
-    for fields, where in ((REQUIRED, result), (PROVENANCE_REQUIRED, result.get("provenance", {}))):
-        for key, kind in fields.items():
-            if key not in where:
-                raise ValueError(f"{source}: missing field {key!r}")
-            if not isinstance(where[key], kind) or isinstance(where[key], bool):
-                expected = kind.__name__ if isinstance(kind, type) else "number"
-                raise ValueError(
-                    f"{source}: field {key!r} should be {expected}, got {type(where[key]).__name__}"
-                )
+    _check_fields(result, REQUIRED, source)
+    _check_fields(result["provenance"], PROVENANCE_REQUIRED, source)
     if result["schema"] != SCHEMA_VERSION:
         raise ValueError(f"{source}: schema {result['schema']}, this code reads {SCHEMA_VERSION}")
-    if not all(isinstance(row, dict) for row in result["rows"]):
-        raise ValueError(f"{source}: every row must be a JSON object")
+    name_part(result["experiment"], "experiment", source)
+    name_part(result["provenance"]["profile"], "profile", source)
+    row_fields = BENCH_ROW_REQUIRED if result["experiment"] == "bench" else ROW_REQUIRED
+    for index, row in enumerate(result["rows"]):
+        if not isinstance(row, dict):
+            raise ValueError(f"{source}: every row must be a JSON object; row {index} is {type(row).__name__}")
+        missing = next((key for key in row_fields if key not in row), None)
+        if missing is not None:
+            raise ValueError(
+                f"{source}: row {index} has no field {missing!r} (every row needs {', '.join(map(repr, row_fields))})"
+            )
+        _check_fields(row, row_fields, f"{source}: row {index}")
     return result
 
 
-def save(result: dict, out_dir: str | Path) -> Path:
-    """Validate and write ``result`` to ``out_dir/<experiment>-<profile>.json``; return the path."""
+def path_for(out_dir: str | Path, experiment: str, profile: str, tag: str | None = None) -> Path:
+    """``out_dir/<experiment>-<profile>[-<tag>].json``, each part checked by ``name_part``."""
+    parts = [name_part(experiment, "experiment"), name_part(profile, "profile")]
+    if tag is not None:
+        parts.append(name_part(tag, "tag"))
+    return Path(out_dir) / ("-".join(parts) + ".json")
+
+
+def save(result: dict, out_dir: str | Path, *, tag: str | None = None, overwrite: bool = False) -> Path:
+    """Validate and write ``result`` to ``path_for(out_dir, experiment, profile, tag)``; return
+    the path. ``tag`` names a run apart (``"steps200"`` for a shortened one). An existing file
+    is replaced only with ``overwrite=True`` (FileExistsError otherwise)."""
     validate(result)
-    path = Path(out_dir) / f"{result['experiment']}-{result['provenance']['profile']}.json"
+    path = path_for(out_dir, result["experiment"], result["provenance"]["profile"], tag)
+    try:
+        text = json.dumps(result, indent=1, allow_nan=False) + "\n"
+    except ValueError as error:
+        if "Out of range float" not in str(error):
+            raise
+        raise ValueError("result: holds NaN or infinity, which JSON cannot store; write None instead") from None
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1, allow_nan=False) + "\n")
+    try:
+        with path.open("w" if overwrite else "x", encoding="utf-8") as file:
+            file.write(text)
+    except FileExistsError:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it") from None
     return path
 
 
+def _refuse_constant(constant: str) -> None:
+    raise ValueError(f"{constant} is not a number JSON allows (save refuses it too)")
+
+
 def load(path: str | Path) -> dict:
-    """Read and validate a result file."""
+    """Read and validate a result file: UTF-8 JSON without NaN or Infinity, checked by
+    ``validate``. Raises ValueError naming the file and what is wrong."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: not valid JSON ({error})") from None
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
     return validate(data, source=str(path))
 
 
@@ -154,13 +232,15 @@ def provenance_line(result: dict) -> str:
     """One line saying where a result came from: profile, hardware, torch, date and commit."""
     p = result["provenance"]
     cpu = p.get("hardware", {})
-    where = p["device"] if not (cpu and p["device"].startswith("CPU")) else (
-        f"{cpu['cpu']} ({cpu['cpu_capability']}, {cpu['threads']} thread{'' if cpu['threads'] == 1 else 's'})")
-    return (f"{p['profile']} profile, {where}, torch {p['torch']}, {p['date'][:10]}, "
-            f"commit {p['git_commit'][:7]}")
+    where = (
+        p["device"]
+        if not (cpu and p["device"].startswith("CPU"))
+        else (f"{cpu['cpu']} ({cpu['cpu_capability']}, {cpu['threads']} thread{'' if cpu['threads'] == 1 else 's'})")
+    )
+    return f"{p['profile']} profile, {where}, torch {p['torch']}, {p['date'][:10]}, commit {p['git_commit'][:7]}"
 
 
 def shipped(experiment: str, profile: str = "gpu") -> dict | None:
     """The shipped full-scale result of ``experiment``, or None where none has been produced."""
-    path = SHIPPED / f"{experiment}-{profile}.json"
+    path = path_for(SHIPPED, experiment, profile)
     return load(path) if path.exists() else None

@@ -59,8 +59,9 @@ def _signature_end(source: str, function: ast.FunctionDef | ast.AsyncFunctionDef
 
 def _docstring_node(function: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.Expr | None:
     first = function.body[0]
-    is_string = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
-    return first if is_string and isinstance(first.value.value, str) else None
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+        return first
+    return None
 
 
 def stub_source(source: str) -> str:
@@ -71,18 +72,19 @@ def stub_source(source: str) -> str:
     ``course_lstm.checks.check`` answers with "Not written yet". Raises ValueError otherwise.
     """
     function = _the_function(source)
-    header = source[:_signature_end(source, function)]
+    header = source[: _signature_end(source, function)]
     first = function.body[0]
     # The stub's indentation is the body's own, unless the body started on the signature's line.
     if first.lineno > header.count("\n") + 1:
         line = source.split("\n")[first.lineno - 1]  # as the parser counts lines
-        indent = line[:len(line) - len(line.lstrip())]
+        indent = line[: len(line) - len(line.lstrip())]
     else:
         indent = " " * (function.col_offset + 4)
     lines = [header]
     docstring = _docstring_node(function)
     if docstring is not None:
-        lines.append(indent + ast.get_source_segment(source, docstring))
+        # The docstring as written (quotes, escapes); unparsed only where positions are missing.
+        lines.append(indent + (ast.get_source_segment(source, docstring) or ast.unparse(docstring)))
     lines.append(f"{indent}...  # your code here")
     lines.append(f'{indent}raise NotImplementedError("exercise: write {function.name}")')
     return "\n".join(lines) + "\n"
@@ -117,21 +119,64 @@ def exercise_count(notebook: NotebookNode) -> int:
     return sum(SOLUTION_TAG in cell.metadata.get("tags", []) for cell in notebook.cells)
 
 
+def _holds_solutions(path: Path) -> bool:
+    """Does the notebook at ``path`` have a ``solution`` cell (is it a source, not a copy)?"""
+    try:
+        return exercise_count(nbformat.read(path, as_version=4)) > 0
+    except Exception:  # not a readable notebook: not a source of this course either
+        return False
+
+
+def _same_file(target: Path, source: Path) -> bool:
+    """Is writing ``target`` writing ``source`` (the same path, a link to it, a hard link)?"""
+    return target.resolve() == source.resolve() or (target.exists() and target.samefile(source))
+
+
 def write_student_copies(notebooks: Path, out: Path) -> list[tuple[Path, int]]:
     """Write the student copy of every ``NN_name.ipynb`` in ``notebooks`` into ``out``.
 
-    Returns (path written, exercises stubbed) for each notebook, in course order. Raises
-    ValueError when ``notebooks`` holds no course notebook.
+    Returns (path written, exercises stubbed) for each notebook, in course order. Everything is
+    checked before anything is written; raises ValueError when ``notebooks`` is not a folder or
+    holds no course notebook, when a notebook cannot be read or stubbed, and when a copy would
+    be written over a source notebook (``out`` is ``notebooks``, a target is a source file) or
+    over a notebook that holds solution cells (a source, not an earlier student copy).
     """
-    sources = sorted(Path(notebooks).glob(NOTEBOOK_PATTERN))
+    notebooks, out = Path(notebooks), Path(out)
+    if not notebooks.is_dir():
+        found = "a file" if notebooks.exists() else "it does not exist"
+        raise ValueError(f"expected a folder of notebooks named {NOTEBOOK_PATTERN}, got {notebooks}: {found}")
+    sources = sorted(notebooks.glob(NOTEBOOK_PATTERN))
     if not sources:
         raise ValueError(f"expected notebooks named {NOTEBOOK_PATTERN} in {notebooks}, found none")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
+    if out.resolve() == notebooks.resolve():
+        raise ValueError(
+            f"{out} is the notebooks folder itself: the student copies would overwrite the source "
+            "notebooks (their solutions and outputs); choose another folder for them"
+        )
+    copies = []
     for source in sources:
-        notebook = nbformat.read(source, as_version=4)
         target = out / source.name
-        nbformat.write(student_copy(notebook), target)
-        written.append((target, exercise_count(notebook)))
-    return written
+        clash = next((s for s in sources if _same_file(target, s)), None)
+        if clash is not None:
+            raise ValueError(
+                f"{target} is the source notebook {clash}: writing a student copy there would "
+                "overwrite the source notebooks; choose another folder"
+            )
+        if target.exists() and _holds_solutions(target):
+            raise ValueError(
+                f"{target} holds solution cells: it is a source notebook, not a student copy; "
+                "refusing to replace it (choose another folder)"
+            )
+        try:
+            notebook = nbformat.read(source, as_version=4)
+        except Exception as error:  # nbformat raises several kinds for a broken file
+            reason = (str(error).splitlines() or [""])[0]
+            raise ValueError(f"{source}: not a readable notebook ({type(error).__name__}: {reason})") from None
+        try:
+            copies.append((target, student_copy(notebook), exercise_count(notebook)))
+        except ValueError as error:
+            raise ValueError(f"{source}: {error}") from None
+    out.mkdir(parents=True, exist_ok=True)
+    for target, notebook_copy, _ in copies:
+        nbformat.write(notebook_copy, target)
+    return [(target, exercises) for target, _, exercises in copies]
