@@ -18,7 +18,7 @@ PIP_OPTIONS ?=
 CHECK_PYTHON := $(PYTHON) -c 'import sys; v = sys.version_info[:3]; sys.exit(0 if v[:2] == (3, 11) and v[2] >= 5 else f"course-lstm needs Python 3.11.5 or a later 3.11, but $(PYTHON) is {v[0]}.{v[1]}.{v[2]}: run make PYTHON=/path/to/python3.11")'
 PROFILE ?= ci
 
-.PHONY: setup lab test test-unit test-notebooks test-portability test-browser notebooks student course wheelhouse clean
+.PHONY: setup lab test test-unit test-notebooks test-portability test-browser lint format notebooks student course wheelhouse clean
 
 $(INSTALLED): pyproject.toml constraints.txt
 	@$(CHECK_PYTHON)
@@ -39,6 +39,15 @@ test-unit: $(INSTALLED)  ## unit tests only
 
 test-notebooks: $(INSTALLED)  ## notebooks only, under strict nbval
 	$(TEST_ENV) $(BIN)/python -m pytest $(PARALLEL) notebooks $(NBVAL)
+
+lint: $(INSTALLED)  ## ruff (format check and lint) and mypy on the package
+	$(BIN)/ruff format --check course_lstm tests tools
+	$(BIN)/ruff check course_lstm tests tools
+	$(BIN)/mypy
+
+format: $(INSTALLED)  ## apply ruff's formatting and safe fixes
+	$(BIN)/ruff format course_lstm tests tools
+	$(BIN)/ruff check --fix course_lstm tests tools
 
 # Strict nbval of every notebook as if on other CPUs (instruction sets, threads); assert margins
 # in _build/portability/margins.md. One setting: make test-portability SETTINGS=sse41

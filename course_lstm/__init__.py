@@ -10,12 +10,12 @@ from course_lstm.packing import final_outputs, pack
 
 __all__ = [
     "GRU",
-    "GRUCell",
     "LSTM",
+    "RNN",
+    "GRUCell",
     "LSTMCell",
     "LSTMGates",
     "LSTMStep",
-    "RNN",
     "RNNCell",
     "final_outputs",
     "pack",

@@ -133,7 +133,7 @@ def _timer(device: torch.device) -> Callable[[Callable[[], object]], float]:
 def _relative_difference(ours: list[Tensor], theirs: list[Tensor]) -> float:
     """max |ours - theirs| / max |theirs| over corresponding tensors, the worst one."""
     return max(((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
-               for a, b in zip(ours, theirs))
+               for a, b in zip(ours, theirs, strict=True))
 
 
 class _Contender:

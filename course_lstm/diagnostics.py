@@ -31,7 +31,7 @@ _TWINS = {
 }
 """torch.nn's ``RNNBase.mode`` -> the course's layer with the same parameters, and its options."""
 
-_GATE_FIELDS = dict(zip(GATES, ("i", "f", "o")))
+_GATE_FIELDS = dict(zip(GATES, ("i", "f", "o"), strict=True))
 """An ablated gate's name (models.GATES) -> its field in LSTMGates."""
 
 
@@ -110,7 +110,7 @@ def _initial_state(
         raise TypeError(f"state0 must be a tuple ({names}) for {type(layer).__name__}, got "
                         f"{type(state0).__name__}")
     layout = "(batch, hidden_size)" if len(shape) == 2 else "(hidden_size,)"
-    for name, tensor in zip(layer.state_names, state0):
+    for name, tensor in zip(layer.state_names, state0, strict=True):
         validation.check_tensor(name, tensor)
         validation.check_like_parameters(name, tensor, like)
         validation.check_shape(name, tensor, shape, layout)
@@ -292,4 +292,4 @@ def record_gates(core: nn.Module, x: Tensor, state0: Sequence[Tensor] | None = N
             gates = _used_gates(layer, x[:, t], state, weights)
             state = layer.step(x[:, t], state, weights)
             steps.append((*gates, state[1], state[0]))
-    return GateRecord(*(torch.stack(values, dim=1) for values in zip(*steps)))
+    return GateRecord(*(torch.stack(values, dim=1) for values in zip(*steps, strict=True)))

@@ -78,7 +78,7 @@ class HoistedLSTM(FusedLSTM):
         weight_hh_t = weight_hh.t()
         h, c = state
         outputs, finished = [], []
-        for projected_t, n in zip(steps, batch_sizes):
+        for projected_t, n in zip(steps, batch_sizes, strict=True):
             if n < h.shape[0]:  # packed: the last sequences ended, their state is final
                 finished.append((h[n:], c[n:]))
                 h, c = h[:n], c[:n]

@@ -140,7 +140,7 @@ def ledger(studies: dict[str, dict | None] | None = None) -> list[dict]:
         raise ValueError(f"studies must map study names ({', '.join(STUDY_FILES)}) to results, "
                          f"got keys {', '.join(map(repr, sorted(map(str, unknown))))}")
     return [{"claim": c.claim, "experiment": c.experiment,
-             **dict(zip(("result", "verdict"), judge(c, studies.get(c.study))))} for c in CLAIMS]
+             **dict(zip(("result", "verdict"), judge(c, studies.get(c.study)), strict=True))} for c in CLAIMS]
 
 
 def shipped_replicas() -> dict[str, dict]:

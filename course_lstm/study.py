@@ -128,9 +128,11 @@ PROTOCOLS = {
                     solved_fraction=0.01, test_size=2000),
 }
 
-GATE_VARIANTS = (Model("LSTM", "lstm", grid="lr", forget_bias=LSTM_FORGET_BIAS),) + tuple(
-    Model(f"no {gate} gate", "lstm", grid="lr", forget_bias=LSTM_FORGET_BIAS, without_gate=gate)
-    for gate in ("forget", "input", "output"))
+GATE_VARIANTS = (
+    Model("LSTM", "lstm", grid="lr", forget_bias=LSTM_FORGET_BIAS),
+    *(Model(f"no {gate} gate", "lstm", grid="lr", forget_bias=LSTM_FORGET_BIAS, without_gate=gate)
+      for gate in ("forget", "input", "output")),
+)
 BIAS_VARIANTS = (Model("LSTM, forget bias 0", "lstm", grid="lr", forget_bias=0.0),
                  Model("LSTM, forget bias 1", "lstm", grid="lr", forget_bias=1.0),
                  Model("LSTM, forget bias 3", "lstm", grid="lr", forget_bias=3.0),
@@ -325,7 +327,7 @@ def run_study(name: str = "cpu", workers: int = 1, cache: str | None = None, pro
     def tagged(specs_of, phase: str, before: list[dict] | None = None) -> list[dict]:
         specs = [(part.experiment, spec) for part in parts for spec in specs_of(part)]
         rows = run_specs([spec for _, spec in specs], training, workers, cache, progress, phase)
-        return [dict(row, experiment=experiment, phase=phase) for (experiment, _), row in zip(specs, rows)]
+        return [dict(row, experiment=experiment, phase=phase) for (experiment, _), row in zip(specs, rows, strict=True)]
 
     tuning = tagged(tuning_specs, "tuning")
     evaluation = tagged(lambda part: evaluation_specs(part, tuning), "evaluation")

@@ -41,7 +41,7 @@ def flatten(value) -> list[Tensor]:
 def assert_same_outputs(ours_out, theirs_out) -> None:
     ours_list, theirs_list = flatten(ours_out), flatten(theirs_out)
     assert len(ours_list) == len(theirs_list)
-    for a, b in zip(ours_list, theirs_list):
+    for a, b in zip(ours_list, theirs_list, strict=True):
         assert a.shape == b.shape
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
@@ -64,5 +64,5 @@ def assert_same_gradients(
     theirs_grads = torch.autograd.grad(
         theirs_list, [*inputs, *(theirs_params[n] for n in ours_params)], cotangents
     )
-    for name, a, b in zip(names, ours_grads, theirs_grads):
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12, msg=lambda m: f"{name}: {m}")
+    for name, a, b in zip(names, ours_grads, theirs_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12, msg=lambda m, name=name: f"{name}: {m}")

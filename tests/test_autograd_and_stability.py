@@ -19,7 +19,7 @@ def test_gradcheck_layers(model_cls, packed):
     names = [name for name, _ in model.named_parameters()]
 
     def run(x, *params):
-        replaced = dict(zip(names, params))
+        replaced = dict(zip(names, params, strict=True))
         inputs = course_lstm.pack(x, [4, 2]) if packed else x
         output, _ = torch.func.functional_call(model, replaced, (inputs,))
         return output.data if packed else output

@@ -259,7 +259,7 @@ def test_cells_refuse_hidden_size_zero(model_cls):
 
 # --- the functional steps check their arguments -----------------------------------------------
 
-N, I, H = 3, 2, 5  # noqa: E741 (batch, input features, hidden units, as in the docstrings)
+N, I, H = 3, 2, 5
 
 
 def step_arguments(step, *, gates=None, x=(N, I), h=(N, H), c=(N, H), ih=None, hh=None, bias=None,

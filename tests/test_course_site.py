@@ -69,7 +69,7 @@ def test_every_notebook_has_a_page_and_the_index_links_them_in_order(site):
 
 @pytest.mark.parametrize("number", range(len(SOURCES)), ids=[s.stem for s in SOURCES])
 def test_page_has_its_title_navigation_and_embedded_figures(site, number):
-    out, pages = site
+    out, _pages = site
     source = SOURCES[number]
     page = Links(out / source.with_suffix(".html").name)
     notebook = nbformat.read(source, as_version=4)

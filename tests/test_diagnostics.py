@@ -110,14 +110,14 @@ def test_backward_recursion_with_step_jacobians(kind, task_name):
     for t in range(length - 2, -1, -1):
         jacobians = [state_jacobian(core, x[k, t + 1], tuple(s[k] for s in states[t]))
                      for k in range(n)]
-        through_next = torch.stack([j.T @ a for j, a in zip(jacobians, adjoint[t + 1])])
+        through_next = torch.stack([j.T @ a for j, a in zip(jacobians, adjoint[t + 1], strict=True)])
         adjoint[t] = torch.cat([direct[:, t], pad], dim=-1) + through_next
 
     flow = diagnostics.gradient_through_time(model, task, batch)
     dh = torch.stack([a[:, :size] for a in adjoint], dim=1)
     torch.testing.assert_close(flow.h, mean_norm(dh), rtol=1e-9, atol=1e-14)
     if kind == "lstm":
-        previous = [zeros] + states[:-1]
+        previous = [zeros, *states[:-1]]
         o = torch.stack([lstm_step(x[:, t], *previous[t], *core.layer_weights(0)).gates.o
                          for t in range(length)], dim=1)
         c = torch.stack([s[1] for s in states], dim=1)
@@ -338,7 +338,7 @@ def test_bad_inputs():
     rnn = make_model("rnn", task)
     with pytest.raises(ValueError, match="needs an LSTM core"):
         diagnostics.record_gates(rnn.core, batch.x)
-    with pytest.raises(TypeError, match="model.core"):
+    with pytest.raises(TypeError, match=r"model.core"):
         diagnostics.record_gates(rnn, batch.x)
     with pytest.raises(ValueError, match=r"x must be 2-D \(seq_len, input_size\)"):
         diagnostics.step_jacobians(rnn.core, batch.x)

@@ -168,12 +168,12 @@ class TestGraphedOnCPU:
     recording needs a GPU (see test_graphed_matches_torch_on_cuda)."""
 
     def test_cpu_input_is_refused_clearly(self):
-        with pytest.raises(ValueError, match="needs its input on a CUDA device, got one on cpu.*Compiled"):
+        with pytest.raises(ValueError, match=r"needs its input on a CUDA device, got one on cpu.*Compiled"):
             fast.GraphedLSTM(3, 4)(torch.randn(5, 2, 3))
 
     def test_packed_input_is_refused(self):
         packed = pack_padded_sequence(torch.randn(5, 2, 3), torch.tensor([5, 3]))
-        with pytest.raises(TypeError, match="PackedSequence.*CompiledLSTM"):
+        with pytest.raises(TypeError, match=r"PackedSequence.*CompiledLSTM"):
             fast.GraphedLSTM(3, 4)(packed)
 
     def test_bad_hx_is_named(self):
@@ -205,7 +205,7 @@ class TestGraphedOnCPU:
         assert len(recorded) == 1
         parameters = list(ours.parameters())
         assert len(recorded[0]) == 1 + len(parameters), "the parameters must be recorded inputs"
-        assert recorded[0][0] is x and all(a is p for a, p in zip(recorded[0][1:], parameters))
+        assert recorded[0][0] is x and all(a is p for a, p in zip(recorded[0][1:], parameters, strict=True))
         theirs_out = theirs(x)
         assert_same_outputs(ours_out, theirs_out)
         assert_same_gradients(ours, theirs, ours_out, theirs_out, [x])
@@ -308,7 +308,7 @@ class TestBench:
         size = bench.Size(3, 2, 4, 5)
         result = bench.run_bench("cpu", variants=["hoisted"], sizes=[size], repeats=1, warmup=1)
         assert [row["size"] for row in result["rows"]] == [size.label] * 2
-        with pytest.raises(TypeError, match="sizes must be a non-empty list of bench.Size"):
+        with pytest.raises(TypeError, match=r"sizes must be a non-empty list of bench.Size"):
             bench.run_bench("cpu", sizes=size)
 
     @pytest.mark.parametrize(("arguments", "message"), [
@@ -322,7 +322,7 @@ class TestBench:
 
     def test_cuda_without_a_gpu_says_so(self, monkeypatch):
         monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-        with pytest.raises(ValueError, match="torch.cuda.is_available\\(\\) is False; use --device cpu"):
+        with pytest.raises(ValueError, match=r"torch.cuda.is_available\\(\\) is False; use --device cpu"):
             bench.check_device("cuda")
 
     def test_command_line_writes_the_json(self, tmp_path, monkeypatch, capsys):

@@ -14,7 +14,8 @@ def rows(outcomes: dict[tuple[str, int, str], int], seeds: int = 5) -> list[dict
     made = []
     for (task, lag, model), solved in outcomes.items():
         for seed in range(seeds):
-            made.append({"phase": "evaluation", "status": "solved", "max_grad_norm": 1.0, "task": task, "lag": lag, "label": model, "seed": seed,
+            made.append({"phase": "evaluation", "status": "solved", "max_grad_norm": 1.0, "task": task, "lag": lag,
+                         "label": model, "seed": seed,
                          "config": "c", "parameters": 1, "hidden_size": 1, "test_solved": seed < solved,
                          "solved_at": 100 if seed < solved else None, "test_relative_loss": 0.5,
                          "solved_threshold": 0.01, "baseline": 1.0})

@@ -13,8 +13,8 @@ import torch
 from course_lstm.profiles import PROFILES, THREADS_VARIABLE, threads_wanted
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-import assert_margins  # noqa: E402
-import portability  # noqa: E402
+import assert_margins
+import portability
 
 
 def run_recorded(source: str, records: Path, namespace: dict | None = None) -> dict:

@@ -4,19 +4,17 @@ whatever the workers, resumable from its cache), the protocol's fairness, the co
 import itertools
 import math
 import random
-from dataclasses import replace
-
-import pytest
+from dataclasses import FrozenInstanceError, replace
 
 import matplotlib
+import pytest
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from course_lstm import cli, plots, results, stats, study, sweep  # noqa: E402
-from course_lstm.experiments import RunSpec  # noqa: E402
-
+from course_lstm import cli, plots, results, stats, study, sweep
+from course_lstm.experiments import RunSpec
 
 # --- statistics ----------------------------------------------------------------------------------
 
@@ -191,7 +189,7 @@ def test_cli_refuses_an_unwritable_folder_before_running(tmp_path):
 
 
 def test_protocols_are_frozen():
-    with pytest.raises(Exception):
+    with pytest.raises(FrozenInstanceError):
         study.PROTOCOLS["cpu"].steps = 1  # type: ignore[misc]
     assert replace(study.PROTOCOLS["cpu"]).to_dict()["grids"]["rnn"][0]["lr"] == study.LEARNING_RATES[0]
 
@@ -206,7 +204,7 @@ def test_the_study_figures_show_every_model_and_refuse_a_missing_task(ci_study):
 
     summary = study.summarise(ci_study["rows"])
     figure = plots.study_figure(summary, "adding", "title", note="where it came from")
-    rates, losses = figure.axes
+    _rates, losses = figure.axes
     assert [text.get_text() for text in figure.legends[0].get_texts()] == [
         "RNN (5 seeds)", "LSTM (5 seeds)", "solved", "memoryless baseline"]
     assert losses.get_yscale() == "log"

@@ -93,7 +93,7 @@ def check_temporal_order(task: TemporalOrder, batch: Batch) -> None:
     assert batch.x.shape == (n_seq, full, 8)
     assert batch.y.shape == (n_seq,) and batch.y.dtype == torch.int64
     check_padding(task, batch)
-    a, b, c, d, X, Y, B, E = range(8)
+    _a, _b, _c, d, X, Y, B, E = range(8)
     tokens = tokens_of(batch)
     for n, length in enumerate(true_lengths(task, batch)):
         assert (batch.x[n, :length].sum(dim=-1) == 1).all()
@@ -307,7 +307,7 @@ def test_registry_and_make_task() -> None:
         30, n_symbols=4, min_length=40
     )
     assert make_task("temporal_order", 100).sequence_length == 100
-    with pytest.raises(ValueError, match="unknown task 'addition'.*'adding', 'copy', 'temporal"):
+    with pytest.raises(ValueError, match=r"unknown task 'addition'.*'adding', 'copy', 'temporal"):
         make_task("addition", 10)
 
 

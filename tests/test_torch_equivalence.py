@@ -36,7 +36,7 @@ def layer_cases(draw):
 
 def make_inputs(case, num_states):
     """Leaf tensors for one call: the padded input and the initial states (or none)."""
-    L, N, I, H, D = (case[k] for k in ("seq_len", "batch", "input_size", "hidden_size", "num_layers"))  # noqa: E741
+    L, N, I, H, D = (case[k] for k in ("seq_len", "batch", "input_size", "hidden_size", "num_layers"))
     unbatched = case["layout"] == "unbatched"
     if unbatched:
         shape = (L, I)

@@ -112,7 +112,7 @@ def test_gate_explorer_controls_drive_the_computation_and_the_picture():
 
 
 def test_gate_explorer_refuses_a_value_its_slider_would_clip():
-    with pytest.raises(ValueError, match="forget must be a number from 0.5 to 1, got 0.3"):
+    with pytest.raises(ValueError, match=r"forget must be a number from 0.5 to 1, got 0.3"):
         GateExplorer(forget=0.3)
     with pytest.raises(ValueError, match="sequence must be one of"):
         GateExplorer(sequence="noise")

@@ -38,7 +38,7 @@ def comparisons(test: ast.expr) -> list[tuple[ast.expr, type, ast.expr]]:
     def walk(node: ast.AST) -> None:
         if isinstance(node, ast.Compare):
             sides = [node.left, *node.comparators]
-            found.extend((a, type(op), b) for a, op, b in zip(sides, node.ops, sides[1:])
+            found.extend((a, type(op), b) for a, op, b in zip(sides, node.ops, sides[1:], strict=False)
                          if type(op) in ORDERINGS)
         elif isinstance(node, ast.BoolOp):
             for value in node.values:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient.exceptions import CellExecutionError
+
 # nbconvert rather than Jupyter Book: it is already in the pinned environment (jupyterlab's server
 # needs it), it builds offline, and it adds no Sphinx dependency tree to CI's install.
 from nbconvert import HTMLExporter
@@ -22,7 +23,7 @@ from nbconvert import HTMLExporter
 from course_lstm.profiles import ENVIRONMENT_VARIABLE, PROFILES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling script, loaded by path too
-from execute_notebooks import run  # noqa: E402  one way to execute a notebook, for both tools
+from execute_notebooks import run
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -171,7 +172,7 @@ def build(sources: list[Path], out: Path, profile: str | None, timeout: int = 18
         pages.append(Page(source, title_of(notebook, source.stem), minutes_of(notebook), seconds))
     # embed_images: a markdown image becomes a data URI too, so the site is self-contained.
     exporter = HTMLExporter(template_name="lab", embed_images=True)
-    for number, (notebook, page) in enumerate(zip(notebooks, pages)):
+    for number, (notebook, page) in enumerate(zip(notebooks, pages, strict=True)):
         nbformat.write(notebook, out / page.source.name)  # with its widgets, for JupyterLab
         static_widgets(notebook)
         resources = {"metadata": {"name": page.title, "path": str(page.source.parent)}}
