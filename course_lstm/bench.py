@@ -73,8 +73,7 @@ def check_device(device: str | torch.device) -> torch.device:
     if chosen.type not in ("cpu", "cuda"):
         raise ValueError(f"the benchmark runs on 'cpu' or 'cuda', got {device!r}")
     if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was asked for, but torch.cuda.is_available() is False; "
-                         "use --device cpu")
+        raise ValueError(f"device {device!r} was asked for, but torch.cuda.is_available() is False; use --device cpu")
     return chosen
 
 
@@ -113,6 +112,7 @@ def _timer(device: torch.device) -> Callable[[Callable[[], object]], float]:
     """A function that runs a callable once and returns its time in ms: CUDA events on a GPU
     (the GPU's own clock, after waiting for queued work), the wall clock on a CPU."""
     if device.type == "cuda":
+
         def time_cuda(work: Callable[[], object]) -> float:
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             torch.cuda.synchronize(device)
@@ -121,19 +121,20 @@ def _timer(device: torch.device) -> Callable[[Callable[[], object]], float]:
             end.record()
             end.synchronize()
             return start.elapsed_time(end)
+
         return time_cuda
 
     def time_cpu(work: Callable[[], object]) -> float:
         start = time.perf_counter()
         work()
         return (time.perf_counter() - start) * 1e3
+
     return time_cpu
 
 
 def _relative_difference(ours: list[Tensor], theirs: list[Tensor]) -> float:
     """max |ours - theirs| / max |theirs| over corresponding tensors, the worst one."""
-    return max(((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
-               for a, b in zip(ours, theirs, strict=True))
+    return max(((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item() for a, b in zip(ours, theirs, strict=True))
 
 
 class _Contender:
@@ -215,28 +216,48 @@ def run_bench(
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
     label = ("gpu" if chosen.type == "cuda" else chosen.type) + ("-quick" if quick else "")
     config = {
-        "device": str(chosen), "dtype": "float32", "tf32": False,
-        "threads": torch.get_num_threads(), "repeats": repeats, "warmup": warmup, "seed": seed,
+        "device": str(chosen),
+        "dtype": "float32",
+        "tf32": False,
+        "threads": torch.get_num_threads(),
+        "repeats": repeats,
+        "warmup": warmup,
+        "seed": seed,
         "sizes": [asdict(s) | {"label": s.label} for s in sizes],
-        "variants": names, "nn_lstm_kernel": kernels,
-        "compile": (fast.CompiledLSTM.compiled_update.unavailable or "torch.compile (inductor)"
-                    if {"compiled", "cuda_graph"} & set(names) else None),
-        "loss": "output.sum()", "agreement": AGREEMENT,
+        "variants": names,
+        "nn_lstm_kernel": kernels,
+        "compile": (
+            fast.CompiledLSTM.compiled_update.unavailable or "torch.compile (inductor)"
+            if {"compiled", "cuda_graph"} & set(names)
+            else None
+        ),
+        "loss": "output.sum()",
+        "agreement": AGREEMENT,
     }
     return {
         "schema": results.SCHEMA_VERSION,
         "experiment": "bench",
         "config": config,
         "rows": rows,
-        "provenance": results.provenance(label, str(chosen), time.perf_counter() - start,
-                                         command or f"run_bench({str(chosen)!r}, quick={quick})",
-                                         commit, started),
+        "provenance": results.provenance(
+            label,
+            str(chosen),
+            time.perf_counter() - start,
+            command or f"run_bench({str(chosen)!r}, quick={quick})",
+            commit,
+            started,
+        ),
     }
 
 
 def _bench_size(
-    size: Size, names: list[str], device: torch.device, repeats: int, warmup: int,
-    time_it: Callable, seed: int,
+    size: Size,
+    names: list[str],
+    device: torch.device,
+    repeats: int,
+    warmup: int,
+    time_it: Callable,
+    seed: int,
 ) -> tuple[list[dict], str]:
     """Rows for one size, and the implementation nn.LSTM used there."""
     torch.manual_seed(seed)
@@ -247,16 +268,24 @@ def _bench_size(
 
     contenders, rows = [], {}
     for name in names:
-        row = {**asdict(size), "size": size.label, "variant": name, "status": "ok", "reason": None,
-               "max_relative_difference": None, "warmup_s": None}
+        row = {
+            **asdict(size),
+            "size": size.label,
+            "variant": name,
+            "status": "ok",
+            "reason": None,
+            "max_relative_difference": None,
+            "warmup_s": None,
+        }
         rows[name] = row
         reason = _skip_reason(name, device)
         if reason:
             row |= {"status": "skipped", "reason": reason}
             continue
         try:
-            module = reference if name == REFERENCE else VARIANTS[name](
-                size.input_size, size.hidden_size, device=device)
+            module = (
+                reference if name == REFERENCE else VARIANTS[name](size.input_size, size.hidden_size, device=device)
+            )
             module.load_state_dict(reference.state_dict())
             contender = _Contender(name, module, x)
             first = time.perf_counter()
@@ -270,8 +299,10 @@ def _bench_size(
             continue
         row["max_relative_difference"] = difference
         if difference > AGREEMENT:
-            row |= {"status": "failed",
-                    "reason": f"differs from nn.LSTM by {difference:.1e} (relative), above {AGREEMENT:g}"}
+            row |= {
+                "status": "failed",
+                "reason": f"differs from nn.LSTM by {difference:.1e} (relative), above {AGREEMENT:g}",
+            }
             continue
         contenders.append(contender)
 
@@ -287,11 +318,14 @@ def _bench_size(
     for name, measured in times.items():
         for kind, values in measured.items():
             # with method="inclusive" the middle quartile is the median
-            q1, median, q3 = (statistics.quantiles(values, n=4, method="inclusive")
-                              if len(values) > 1 else [values[0]] * 3)
-            rows[name] |= {f"{kind}_ms": round(median, 4),
-                           f"{kind}_ms_quartiles": [round(q1, 4), round(q3, 4)],
-                           f"{kind}_vs_nn_lstm": round(median / base[kind], 4) if base else None}
+            q1, median, q3 = (
+                statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else [values[0]] * 3
+            )
+            rows[name] |= {
+                f"{kind}_ms": round(median, 4),
+                f"{kind}_ms_quartiles": [round(q1, 4), round(q3, 4)],
+                f"{kind}_vs_nn_lstm": round(median / base[kind], 4) if base else None,
+            }
     return list(rows.values()), kernel
 
 
@@ -309,11 +343,12 @@ def format_table(result: dict) -> str:
             if row["status"] != "ok":
                 lines.append(f"  {row['variant']:<12}{row['status']}: {row['reason']}")
                 continue
-            cells = [f"{row[f'{kind}_ms']:9.2f} ({row[f'{kind}_vs_nn_lstm']:5.2f}x)"
-                     for kind in ("forward", "train")]
+            cells = [f"{row[f'{kind}_ms']:9.2f} ({row[f'{kind}_vs_nn_lstm']:5.2f}x)" for kind in ("forward", "train")]
             lines.append(f"  {row['variant']:<12}{cells[0]:>22}{cells[1]:>26}")
         lines.append("")
-    lines.append(f"medians of {config['repeats']} runs after {config['warmup']} warm-up, float32; "
-                 f"ratio = time / nn.LSTM's time. {provenance['device']}, torch {provenance['torch']}, "
-                 f"{provenance['date']}")
+    lines.append(
+        f"medians of {config['repeats']} runs after {config['warmup']} warm-up, float32; "
+        f"ratio = time / nn.LSTM's time. {provenance['device']}, torch {provenance['torch']}, "
+        f"{provenance['date']}"
+    )
     return "\n".join(lines)

@@ -68,8 +68,12 @@ def check_step(
     x = validation.check_tensor("x", x)
     validation.check_floating("x", x)
     validation.check_rank("x", x, (1, 2), "(batch, input_size) or (input_size,)")
-    named = [("weight_ih", weight_ih), ("weight_hh", weight_hh), *states,
-             *((name, b) for name, b in (("bias_ih", bias_ih), ("bias_hh", bias_hh)) if b is not None)]
+    named = [
+        ("weight_ih", weight_ih),
+        ("weight_hh", weight_hh),
+        *states,
+        *((name, b) for name, b in (("bias_ih", bias_ih), ("bias_hh", bias_hh)) if b is not None),
+    ]
     tensors = {name: validation.check_tensor(name, value) for name, value in named}
     for name, tensor in tensors.items():
         validation.check_like(name, tensor, "x", x)
@@ -96,14 +100,29 @@ def check_step(
         validation.check_shape(name, tensors[name], expected, layout)
 
 
-def _rnn(x: Tensor, h: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor | None,
-         bias_hh: Tensor | None, *, nonlinearity: str) -> Tensor:
+def _rnn(
+    x: Tensor,
+    h: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None,
+    bias_hh: Tensor | None,
+    *,
+    nonlinearity: str,
+) -> Tensor:
     pre_activation = F.linear(x, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)
     return torch.tanh(pre_activation) if nonlinearity == "tanh" else torch.relu(pre_activation)
 
 
-def _lstm(x: Tensor, h: Tensor, c: Tensor, weight_ih: Tensor, weight_hh: Tensor,
-          bias_ih: Tensor | None, bias_hh: Tensor | None) -> LSTMStep:
+def _lstm(
+    x: Tensor,
+    h: Tensor,
+    c: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None,
+    bias_hh: Tensor | None,
+) -> LSTMStep:
     W_ii, W_if, W_ig, W_io = weight_ih.chunk(4)
     W_hi, W_hf, W_hg, W_ho = weight_hh.chunk(4)
     b_ii, b_if, b_ig, b_io = _split(bias_ih, 4)
@@ -119,8 +138,9 @@ def _lstm(x: Tensor, h: Tensor, c: Tensor, weight_ih: Tensor, weight_hh: Tensor,
     return LSTMStep(h_next, c_next, LSTMGates(i, f, g, o))
 
 
-def _gru(x: Tensor, h: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor | None,
-         bias_hh: Tensor | None) -> Tensor:
+def _gru(
+    x: Tensor, h: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor | None, bias_hh: Tensor | None
+) -> Tensor:
     W_ir, W_iz, W_in = weight_ih.chunk(3)
     W_hr, W_hz, W_hn = weight_hh.chunk(3)
     b_ir, b_iz, b_in = _split(bias_ih, 3)
@@ -265,9 +285,7 @@ class _Cell(nn.Module):
         self.hidden_size = hidden_size
         self.bias = validation.boolean("bias", bias)
         factory_kwargs = {"device": device, "dtype": dtype}
-        register_weights(
-            self, "", GATE_COUNTS[self.kind], input_size, hidden_size, bias, factory_kwargs
-        )
+        register_weights(self, "", GATE_COUNTS[self.kind], input_size, hidden_size, bias, factory_kwargs)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -341,15 +359,11 @@ class LSTMCell(_Cell):
 
     kind = "lstm"
 
-    def forward(
-        self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None
-    ) -> tuple[Tensor, Tensor]:
+    def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
         step = self.forward_with_gates(input, hx)
         return step.h, step.c
 
-    def forward_with_gates(
-        self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None
-    ) -> LSTMStep:
+    def forward_with_gates(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> LSTMStep:
         """One step returning ``LSTMStep(h', c', LSTMGates(i, f, g, o))``, shaped like hx."""
         batched = self._check_input(input)
         if hx is None:
@@ -358,8 +372,7 @@ class LSTMCell(_Cell):
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                 raise TypeError(
                     "hx must be a pair (h, c) of tensors for an LSTM cell, got "
-                    f"{type(hx).__name__}"
-                    + (f" of length {len(hx)}" if isinstance(hx, (tuple, list)) else "")
+                    f"{type(hx).__name__}" + (f" of length {len(hx)}" if isinstance(hx, (tuple, list)) else "")
                 )
             h = self._state("h", hx[0], input)
             c = self._state("c", hx[1], input)

@@ -75,7 +75,8 @@ def _wrong_orders(correct: str, subject: str, layout: str, variant: Callable[[st
     return {
         f"your {subject} in the order {', '.join(order)}; torch.nn stacks them as "
         f"{', '.join(correct)} ({layout})": variant(order)
-        for order in map("".join, itertools.permutations(correct)) if order != correct
+        for order in map("".join, itertools.permutations(correct))
+        if order != correct
     }
 
 
@@ -91,8 +92,16 @@ def _layout_cases(generator: torch.Generator) -> list[tuple]:
 
 def _rnn_cases(generator: torch.Generator) -> list[tuple]:
     shapes = [(4, 3, 5), (1, 2, 2), (6, 5, 3)]  # (N, I, H)
-    return [(_randn(generator, n, i), _randn(generator, n, h), _randn(generator, h, i),
-             _randn(generator, h, h), _randn(generator, h)) for n, i, h in shapes]
+    return [
+        (
+            _randn(generator, n, i),
+            _randn(generator, n, h),
+            _randn(generator, h, i),
+            _randn(generator, h, h),
+            _randn(generator, h),
+        )
+        for n, i, h in shapes
+    ]
 
 
 def _rnn_step_reference(x, h, W_ih, W_hh, b):
@@ -101,8 +110,16 @@ def _rnn_step_reference(x, h, W_ih, W_hh, b):
 
 def _unroll_cases(generator: torch.Generator) -> list[tuple]:
     shapes = [(5, 4, 3, 6), (1, 2, 2, 2), (7, 1, 3, 4)]  # (L, N, I, H)
-    return [(_randn(generator, length, n, i), _randn(generator, n, h), _randn(generator, h, i),
-             _randn(generator, h, h), _randn(generator, h)) for length, n, i, h in shapes]
+    return [
+        (
+            _randn(generator, length, n, i),
+            _randn(generator, n, h),
+            _randn(generator, h, i),
+            _randn(generator, h, h),
+            _randn(generator, h),
+        )
+        for length, n, i, h in shapes
+    ]
 
 
 def _unroll_reference(xs, h0, W_ih, W_hh, b):
@@ -117,9 +134,11 @@ def _unroll_reference(xs, h0, W_ih, W_hh, b):
 
 
 def _clip_cases(generator: torch.Generator) -> list[tuple]:
-    return [([_randn(generator, 3, 4), _randn(generator, 5)], 1.0),
-            ([_randn(generator, 2, 2) * 10, _randn(generator, 7) * 10], 5.0),
-            ([_randn(generator, 4) * 0.01], 1.0)]  # already small: unchanged
+    return [
+        ([_randn(generator, 3, 4), _randn(generator, 5)], 1.0),
+        ([_randn(generator, 2, 2) * 10, _randn(generator, 7) * 10], 5.0),
+        ([_randn(generator, 4) * 0.01], 1.0),
+    ]  # already small: unchanged
 
 
 def _clip_reference(grads, max_norm):
@@ -132,8 +151,10 @@ def _clip_reference(grads, max_norm):
 
 
 def _cec_cases(generator: torch.Generator) -> list[tuple]:
-    return [(_randn(generator, n, i), _randn(generator, n, h), _randn(generator, h, i), _randn(generator, h))
-            for n, i, h in [(4, 3, 5), (2, 1, 1), (3, 6, 2)]]
+    return [
+        (_randn(generator, n, i), _randn(generator, n, h), _randn(generator, h, i), _randn(generator, h))
+        for n, i, h in [(4, 3, 5), (2, 1, 1), (3, 6, 2)]
+    ]
 
 
 def _cec_reference(x, c, W, b):
@@ -146,9 +167,17 @@ def _cec_reference(x, c, W, b):
 def _lstm_cases(generator: torch.Generator) -> list[tuple]:
     cases = []
     for n, i, h in [(4, 3, 5), (2, 2, 3), (5, 4, 2)]:
-        cases.append((_randn(generator, n, i), _randn(generator, n, h), _randn(generator, n, h),
-                      _randn(generator, 4 * h, i), _randn(generator, 4 * h, h),
-                      _randn(generator, 4 * h), _randn(generator, 4 * h)))
+        cases.append(
+            (
+                _randn(generator, n, i),
+                _randn(generator, n, h),
+                _randn(generator, n, h),
+                _randn(generator, 4 * h, i),
+                _randn(generator, 4 * h, h),
+                _randn(generator, 4 * h),
+                _randn(generator, 4 * h),
+            )
+        )
     return cases
 
 
@@ -170,9 +199,12 @@ def _lstm_with_order(order: str) -> Callable:
 
 
 def _lstm_mistakes() -> dict[str, Callable]:
-    mistakes = _wrong_orders("ifgo", "gates read the weight blocks",
-                             "rows 0:H input gate, H:2H forget, 2H:3H candidate, 3H:4H output",
-                             _lstm_with_order)
+    mistakes = _wrong_orders(
+        "ifgo",
+        "gates read the weight blocks",
+        "rows 0:H input gate, H:2H forget, 2H:3H candidate, 3H:4H output",
+        _lstm_with_order,
+    )
 
     def no_tanh_on_cell(x, h, c, *weights):
         _, c_next = _lstm_reference(x, h, c, *weights)
@@ -236,13 +268,18 @@ def _update_with_order(order: str, candidate: Callable = torch.tanh, squash_cell
 
 
 def _update_mistakes() -> dict[str, Callable]:
-    mistakes = _wrong_orders("ifgo", "update reads the blocks of gates",
-                             "columns 0:H input gate, H:2H forget, 2H:3H candidate, 3H:4H output",
-                             _update_with_order)
-    mistakes["the candidate g takes tanh, not sigmoid: it must be able to lower the cell"] = (
-        _update_with_order("ifgo", candidate=torch.sigmoid))
-    mistakes["h' should be o * tanh(c'), not o * c': the tanh squashes the cell into (-1, 1)"] = (
-        _update_with_order("ifgo", squash_cell=False))
+    mistakes = _wrong_orders(
+        "ifgo",
+        "update reads the blocks of gates",
+        "columns 0:H input gate, H:2H forget, 2H:3H candidate, 3H:4H output",
+        _update_with_order,
+    )
+    mistakes["the candidate g takes tanh, not sigmoid: it must be able to lower the cell"] = _update_with_order(
+        "ifgo", candidate=torch.sigmoid
+    )
+    mistakes["h' should be o * tanh(c'), not o * c': the tanh squashes the cell into (-1, 1)"] = _update_with_order(
+        "ifgo", squash_cell=False
+    )
     return mistakes
 
 
@@ -254,7 +291,7 @@ def _decay_cases(generator: torch.Generator) -> list[tuple]:
     for length, rate in [(30, 0.8), (12, 1.0), (50, 0.97)]:
         distance = torch.arange(length - 1, -1, -1, dtype=torch.float64)
         noise = 0.1 * _randn(generator, length)
-        cases.append(((rate ** distance) * 2.0 * noise.exp(),))
+        cases.append(((rate**distance) * 2.0 * noise.exp(),))
     return cases
 
 
@@ -288,8 +325,10 @@ def _final_reference(output, lengths):
 
 
 def _retention_cases(generator: torch.Generator) -> list[tuple]:
-    return [(torch.rand(t, n, h, generator=generator, dtype=torch.float64),)
-            for t, n, h in [(6, 2, 3), (1, 1, 4), (9, 3, 2)]]
+    return [
+        (torch.rand(t, n, h, generator=generator, dtype=torch.float64),)
+        for t, n, h in [(6, 2, 3), (1, 1, 4), (9, 3, 2)]
+    ]
 
 
 def _retention_reference(forget):
@@ -332,8 +371,16 @@ def _budget_rounded_up(input_size, output_size, budget):
 def _gru_cases(generator: torch.Generator) -> list[tuple]:
     cases = []
     for n, i, h in [(4, 3, 5), (2, 2, 3), (5, 4, 2)]:
-        cases.append((_randn(generator, n, i), _randn(generator, n, h), _randn(generator, 3 * h, i),
-                       _randn(generator, 3 * h, h), _randn(generator, 3 * h), _randn(generator, 3 * h)))
+        cases.append(
+            (
+                _randn(generator, n, i),
+                _randn(generator, n, h),
+                _randn(generator, 3 * h, i),
+                _randn(generator, 3 * h, h),
+                _randn(generator, 3 * h),
+                _randn(generator, 3 * h),
+            )
+        )
     return cases
 
 
@@ -354,100 +401,190 @@ def _gru_variant(order: str = "rzn", swap_z: bool = False, reset_before: bool = 
 
 
 def _gru_mistakes() -> dict[str, Callable]:
-    mistakes = _wrong_orders("rzn", "step reads the blocks of the weights",
-                             "rows 0:H reset gate, H:2H update gate, 2H:3H candidate", _gru_variant)
-    mistakes["z is the share of the OLD state kept: h' = (1 - z) * n + z * h, not z * n + (1 - z) * h"] = (
-        _gru_variant(swap_z=True))
-    mistakes["torch.nn applies r after the product, r * (W_hn h + b_hn); you used W_hn (r * h) + b_hn, "
-             "the original paper's form"] = _gru_variant(reset_before=True)
+    mistakes = _wrong_orders(
+        "rzn",
+        "step reads the blocks of the weights",
+        "rows 0:H reset gate, H:2H update gate, 2H:3H candidate",
+        _gru_variant,
+    )
+    mistakes["z is the share of the OLD state kept: h' = (1 - z) * n + z * h, not z * n + (1 - z) * h"] = _gru_variant(
+        swap_z=True
+    )
+    mistakes[
+        "torch.nn applies r after the product, r * (W_hn h + b_hn); you used W_hn (r * h) + b_hn, "
+        "the original paper's form"
+    ] = _gru_variant(reset_before=True)
     return mistakes
 
 
 EXERCISES = {
     exercise.name: exercise
     for exercise in [
-        Exercise("to_time_major", "to_time_major(x) -> (L, N, I)", lambda x: x.transpose(0, 1),
-                 _layout_cases, {
-                     "reshape keeps the memory order, so it mixes time steps of different "
-                     "sequences; swap the axes with x.transpose(0, 1) (or x.permute(1, 0, 2))":
-                         lambda x: x.reshape(x.shape[1], x.shape[0], x.shape[2]),
-                 }),
-        Exercise("rnn_step", "rnn_step(x, h, W_ih, W_hh, b) -> h_next", _rnn_step_reference,
-                 _rnn_cases, {
-                     "apply tanh to the sum: h' = tanh(x W_ih^T + h W_hh^T + b)":
-                         lambda x, h, W_ih, W_hh, b: F.linear(x, W_ih, b) + h @ W_hh.T,
-                     "the recurrent term is missing: add h @ W_hh.T inside the tanh":
-                         lambda x, h, W_ih, W_hh, b: torch.tanh(F.linear(x, W_ih, b)),
-                     "use tanh, not sigmoid, for a vanilla RNN's hidden state":
-                         lambda x, h, W_ih, W_hh, b: torch.sigmoid(F.linear(x, W_ih, b) + h @ W_hh.T),
-                     "W_hh is (H, H) and multiplies h as h @ W_hh.T; you used h @ W_hh":
-                         lambda x, h, W_ih, W_hh, b: torch.tanh(F.linear(x, W_ih, b) + h @ W_hh),
-                 }),
-        Exercise("unroll_rnn", "unroll_rnn(xs, h0, W_ih, W_hh, b) -> outputs (L, N, H)",
-                 _unroll_reference, _unroll_cases, {
-                     "each step must start from the previous step's h, not from h0 every time":
-                         lambda xs, h0, *w: torch.stack([rnn_step(x, h0, *w) for x in xs]),
-                 }),
-        Exercise("clip_grad_norm", "clip_grad_norm(grads, max_norm) -> clipped grads",
-                 _clip_reference, _clip_cases, {
-                     "clip by the norm of all gradients together, not of each tensor separately":
-                         lambda grads, m: [g * min(1.0, m / g.norm().item()) for g in grads],
-                     "clipping the norm rescales the whole gradient; clamping each entry changes its direction":
-                         lambda grads, m: [g.clamp(-m, m) for g in grads],
-                 }),
-        Exercise("cec_step", "cec_step(x, c, W, b) -> c_next", _cec_reference, _cec_cases, {
-            "the carousel keeps the old cell: c' = c + tanh(W x + b), with the c kept as it is":
-                lambda x, c, W, b: torch.tanh(F.linear(x, W, b)),
-            "the self-loop is linear: add tanh(W x + b) to c, do not squash the sum":
-                lambda x, c, W, b: torch.tanh(c + F.linear(x, W, b)),
-        }),
-        Exercise("lstm_step", "lstm_step(x, h, c, W_ih, W_hh, b_ih, b_hh) -> (h_next, c_next)",
-                 _lstm_reference, _lstm_cases, _lstm_mistakes()),
-        Exercise("lstm_parameter_count", "lstm_parameter_count(input_size, hidden_size, num_layers) -> int",
-                 _count_reference, _count_cases, {
-                     "torch.nn has two bias vectors per layer, b_ih and b_hh, each 4H long": _count_one_bias,
-                     "layers above the first take the hidden state (size H) as input, not the input size I":
-                         _count_same_input,
-                     "an LSTM layer has four blocks (i, f, g, o), each the size of an RNN layer": _count_rnn,
-                 }, advice="count, layer by layer, the weights W_ih and W_hh and the biases of all four "
-                           "gate blocks; check whether you counted both bias vectors, and what the layers "
-                           "above the first take as input"),
-        Exercise("cell_update", "cell_update(gates, c) -> (h_next, c_next)",
-                 _update_with_order("ifgo"), _update_cases, _update_mistakes()),
-        Exercise("decay_per_step", "decay_per_step(norms) -> float", decay_rate, _decay_cases, {
-            "fit the whole curve, not its two ends: least squares of log norm against the distance "
-            "to the loss": _decay_endpoints,
-            "return the factor per step, exp(slope), not the slope of log norm itself": _decay_slope,
-            "the distance to the loss is T-1-t, so the first norm is the farthest; your factor is "
-            "upside down (1/r)": _decay_upside_down,
-        }, advice="fit a straight line to log(norm) against the distance to the loss, by least "
-                  "squares; the factor per step is exp of its slope"),
-        Exercise("last_step_outputs", "last_step_outputs(output, lengths) -> (N, H)", _final_reference,
-                 _final_cases, {
-                     "output[:, -1] is the last PADDED step; read each sequence at its own length":
-                         lambda output, lengths: output[:, -1],
-                     "a sequence of length L ends at index L - 1, not L (indices start at 0)":
-                         lambda output, lengths: output[torch.arange(len(lengths)),
-                                                        lengths.clamp(max=output.shape[1] - 1)],
-                 }),
-        Exercise("retention", "retention(forget) -> (T, N, H)", _retention_reference, _retention_cases, {
-            "what survives multiplies the forget gates (a running product, cumprod), it does not add them":
-                lambda forget: forget.cumsum(dim=0),
-            "return the running product for every step t, not only the product over all T steps":
-                lambda forget: forget.prod(dim=0),
-            "take the running product over time (dim 0), not over the batch or the units":
-                lambda forget: forget.cumprod(dim=-1),
-        }),
-        Exercise("rnn_width_for_budget", "rnn_width_for_budget(input_size, output_size, budget) -> int",
-                 _budget_reference, _budget_cases, {
-                     "count the readout too: H * output_size weights and output_size biases":
-                         _budget_without_readout,
-                     "torch.nn's RNN has two bias vectors, b_ih and b_hh, each H long": _budget_one_bias,
-                     "the width must fit the budget: round down, not up": _budget_rounded_up,
-                 }, advice="the width is the largest H whose parameter count fits the budget; check "
-                           "whether you counted both bias vectors and the readout (weights and biases)"),
-        Exercise("gru_step", "gru_step(x, h, W_ih, W_hh, b_ih, b_hh) -> h_next",
-                 lambda x, h, *weights: gru_step(x, h, *weights), _gru_cases, _gru_mistakes()),
+        Exercise(
+            "to_time_major",
+            "to_time_major(x) -> (L, N, I)",
+            lambda x: x.transpose(0, 1),
+            _layout_cases,
+            {
+                "reshape keeps the memory order, so it mixes time steps of different "
+                "sequences; swap the axes with x.transpose(0, 1) (or x.permute(1, 0, 2))": lambda x: x.reshape(
+                    x.shape[1], x.shape[0], x.shape[2]
+                ),
+            },
+        ),
+        Exercise(
+            "rnn_step",
+            "rnn_step(x, h, W_ih, W_hh, b) -> h_next",
+            _rnn_step_reference,
+            _rnn_cases,
+            {
+                "apply tanh to the sum: h' = tanh(x W_ih^T + h W_hh^T + b)": lambda x, h, W_ih, W_hh, b: (
+                    F.linear(x, W_ih, b) + h @ W_hh.T
+                ),
+                "the recurrent term is missing: add h @ W_hh.T inside the tanh": lambda x, h, W_ih, W_hh, b: torch.tanh(
+                    F.linear(x, W_ih, b)
+                ),
+                "use tanh, not sigmoid, for a vanilla RNN's hidden state": lambda x, h, W_ih, W_hh, b: torch.sigmoid(
+                    F.linear(x, W_ih, b) + h @ W_hh.T
+                ),
+                "W_hh is (H, H) and multiplies h as h @ W_hh.T; you used h @ W_hh": lambda x, h, W_ih, W_hh, b: (
+                    torch.tanh(F.linear(x, W_ih, b) + h @ W_hh)
+                ),
+            },
+        ),
+        Exercise(
+            "unroll_rnn",
+            "unroll_rnn(xs, h0, W_ih, W_hh, b) -> outputs (L, N, H)",
+            _unroll_reference,
+            _unroll_cases,
+            {
+                "each step must start from the previous step's h, not from h0 every time": lambda xs, h0, *w: (
+                    torch.stack([rnn_step(x, h0, *w) for x in xs])
+                ),
+            },
+        ),
+        Exercise(
+            "clip_grad_norm",
+            "clip_grad_norm(grads, max_norm) -> clipped grads",
+            _clip_reference,
+            _clip_cases,
+            {
+                "clip by the norm of all gradients together, not of each tensor separately": lambda grads, m: [
+                    g * min(1.0, m / g.norm().item()) for g in grads
+                ],
+                "clipping the norm rescales the whole gradient; clamping each entry changes its direction": lambda grads, m: [
+                    g.clamp(-m, m) for g in grads
+                ],
+            },
+        ),
+        Exercise(
+            "cec_step",
+            "cec_step(x, c, W, b) -> c_next",
+            _cec_reference,
+            _cec_cases,
+            {
+                "the carousel keeps the old cell: c' = c + tanh(W x + b), with the c kept as it is": lambda x, c, W, b: (
+                    torch.tanh(F.linear(x, W, b))
+                ),
+                "the self-loop is linear: add tanh(W x + b) to c, do not squash the sum": lambda x, c, W, b: torch.tanh(
+                    c + F.linear(x, W, b)
+                ),
+            },
+        ),
+        Exercise(
+            "lstm_step",
+            "lstm_step(x, h, c, W_ih, W_hh, b_ih, b_hh) -> (h_next, c_next)",
+            _lstm_reference,
+            _lstm_cases,
+            _lstm_mistakes(),
+        ),
+        Exercise(
+            "lstm_parameter_count",
+            "lstm_parameter_count(input_size, hidden_size, num_layers) -> int",
+            _count_reference,
+            _count_cases,
+            {
+                "torch.nn has two bias vectors per layer, b_ih and b_hh, each 4H long": _count_one_bias,
+                "layers above the first take the hidden state (size H) as input, not the input size I": _count_same_input,
+                "an LSTM layer has four blocks (i, f, g, o), each the size of an RNN layer": _count_rnn,
+            },
+            advice="count, layer by layer, the weights W_ih and W_hh and the biases of all four "
+            "gate blocks; check whether you counted both bias vectors, and what the layers "
+            "above the first take as input",
+        ),
+        Exercise(
+            "cell_update",
+            "cell_update(gates, c) -> (h_next, c_next)",
+            _update_with_order("ifgo"),
+            _update_cases,
+            _update_mistakes(),
+        ),
+        Exercise(
+            "decay_per_step",
+            "decay_per_step(norms) -> float",
+            decay_rate,
+            _decay_cases,
+            {
+                "fit the whole curve, not its two ends: least squares of log norm against the distance "
+                "to the loss": _decay_endpoints,
+                "return the factor per step, exp(slope), not the slope of log norm itself": _decay_slope,
+                "the distance to the loss is T-1-t, so the first norm is the farthest; your factor is "
+                "upside down (1/r)": _decay_upside_down,
+            },
+            advice="fit a straight line to log(norm) against the distance to the loss, by least "
+            "squares; the factor per step is exp of its slope",
+        ),
+        Exercise(
+            "last_step_outputs",
+            "last_step_outputs(output, lengths) -> (N, H)",
+            _final_reference,
+            _final_cases,
+            {
+                "output[:, -1] is the last PADDED step; read each sequence at its own length": lambda output, lengths: (
+                    output[:, -1]
+                ),
+                "a sequence of length L ends at index L - 1, not L (indices start at 0)": lambda output, lengths: (
+                    output[torch.arange(len(lengths)), lengths.clamp(max=output.shape[1] - 1)]
+                ),
+            },
+        ),
+        Exercise(
+            "retention",
+            "retention(forget) -> (T, N, H)",
+            _retention_reference,
+            _retention_cases,
+            {
+                "what survives multiplies the forget gates (a running product, cumprod), it does not add them": lambda forget: (
+                    forget.cumsum(dim=0)
+                ),
+                "return the running product for every step t, not only the product over all T steps": lambda forget: (
+                    forget.prod(dim=0)
+                ),
+                "take the running product over time (dim 0), not over the batch or the units": lambda forget: (
+                    forget.cumprod(dim=-1)
+                ),
+            },
+        ),
+        Exercise(
+            "rnn_width_for_budget",
+            "rnn_width_for_budget(input_size, output_size, budget) -> int",
+            _budget_reference,
+            _budget_cases,
+            {
+                "count the readout too: H * output_size weights and output_size biases": _budget_without_readout,
+                "torch.nn's RNN has two bias vectors, b_ih and b_hh, each H long": _budget_one_bias,
+                "the width must fit the budget: round down, not up": _budget_rounded_up,
+            },
+            advice="the width is the largest H whose parameter count fits the budget; check "
+            "whether you counted both bias vectors and the readout (weights and biases)",
+        ),
+        Exercise(
+            "gru_step",
+            "gru_step(x, h, W_ih, W_hh, b_ih, b_hh) -> h_next",
+            lambda x, h, *weights: gru_step(x, h, *weights),
+            _gru_cases,
+            _gru_mistakes(),
+        ),
     ]
 }
 
@@ -458,8 +595,10 @@ TIME_LIMIT_SECONDS = 20.0
 PRINTED_LINES_SHOWN = 20
 """How many of the lines the learner's function prints ``check`` shows; the rest are counted."""
 
-_INTERRUPTED = ("Interrupted: the check stopped before it finished (the stop button, or Ctrl-C), so it "
-                "says nothing about your function yet; run the cell again to check it.")
+_INTERRUPTED = (
+    "Interrupted: the check stopped before it finished (the stop button, or Ctrl-C), so it "
+    "says nothing about your function yet; run the cell again to check it."
+)
 
 
 # --- the checker's arguments -----------------------------------------------------------------
@@ -471,8 +610,10 @@ def _bad_arguments(name: object, candidate: object) -> str | None:
     if callable(name) and isinstance(candidate, str):
         return f'The exercise\'s name comes first: check("{candidate}", your_function).'
     if not isinstance(name, str):
-        return (f'check needs the exercise\'s name as a string, like check("rnn_step", rnn_step); '
-                f"got {_describe(name)}. The exercises are: {known}.")
+        return (
+            f'check needs the exercise\'s name as a string, like check("rnn_step", rnn_step); '
+            f"got {_describe(name)}. The exercises are: {known}."
+        )
     if name not in EXERCISES:
         return f"There is no exercise called {name!r}; the exercises are: {known}."
     if not callable(candidate):
@@ -504,9 +645,12 @@ def _error_text(error: BaseException) -> str:
 
 
 def _where(error: BaseException) -> str:
-    """" (line N of your code)" for the deepest frame outside this module and the libraries."""
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
-              if frame.filename != __file__ and "site-packages" not in frame.filename]
+    """ " (line N of your code)" for the deepest frame outside this module and the libraries."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if frame.filename != __file__ and "site-packages" not in frame.filename
+    ]
     return f" (line {frames[-1].lineno} of your code)" if frames else ""
 
 
@@ -519,8 +663,10 @@ def _direction(got: float, expected: float) -> str:
 
 def _wrong_device(device: torch.device, expected: torch.device | str) -> str:
     expected = torch.device(expected).type
-    return (f"your result is on the {device.type} device and cannot be brought to the {expected} "
-            f"device to compare it; return it on the device of the inputs ({expected})")
+    return (
+        f"your result is on the {device.type} device and cannot be brought to the {expected} "
+        f"device to compare it; return it on the device of the inputs ({expected})"
+    )
 
 
 def _moved(tensor: Tensor, device: torch.device | str) -> Tensor | None:
@@ -612,11 +758,19 @@ def _copy_args(args: tuple) -> tuple:
 def _same(before: object, after: object) -> bool:
     """Is ``after`` still exactly ``before`` (same type, shape, dtype, device and values)?"""
     if isinstance(before, Tensor):
-        return (isinstance(after, Tensor) and after.shape == before.shape and after.dtype == before.dtype
-                and after.device == before.device and torch.equal(after, before))
+        return (
+            isinstance(after, Tensor)
+            and after.shape == before.shape
+            and after.dtype == before.dtype
+            and after.device == before.device
+            and torch.equal(after, before)
+        )
     if isinstance(before, (tuple, list)):
-        return (type(after) is type(before) and len(after) == len(before)
-                and all(_same(b, a) for b, a in zip(before, after, strict=True)))
+        return (
+            type(after) is type(before)
+            and len(after) == len(before)
+            and all(_same(b, a) for b, a in zip(before, after, strict=True))
+        )
     return bool(after == before)
 
 
@@ -702,8 +856,10 @@ class _CappedOutput(io.TextIOBase):
         if shown and not shown.endswith("\n"):
             shown += "\n"
         if total > self._limit:
-            shown += (f"... {total - self._limit} more lines not shown (your function printed "
-                      f"{total} lines; these are the first {self._limit})\n")
+            shown += (
+                f"... {total - self._limit} more lines not shown (your function printed "
+                f"{total} lines; these are the first {self._limit})\n"
+            )
         return shown
 
 
@@ -743,29 +899,36 @@ def _prepare(exercise: Exercise) -> list[_Case]:
 def _raised(exercise: Exercise, error: BaseException, number: int, inputs: str) -> str:
     """The message for a learner's function that raised ``error``."""
     if isinstance(error, NotImplementedError):
-        return (f"Not written yet: replace the ... and `raise NotImplementedError` "
-                f"in {exercise.signature.split('(')[0]} with your code, then run this again.")
+        return (
+            f"Not written yet: replace the ... and `raise NotImplementedError` "
+            f"in {exercise.signature.split('(')[0]} with your code, then run this again."
+        )
     if isinstance(error, KeyboardInterrupt):
         return _INTERRUPTED
     if isinstance(error, SystemExit):
-        return (f"Not yet: on test case {number} your function called exit(){_where(error)}: it raised "
-                f"SystemExit, which stops Python; return the result instead.")
-    return (f"Not yet: on test case {number} your function raised "
-            f"{_error_text(error)}{_where(error)}. {inputs}")
+        return (
+            f"Not yet: on test case {number} your function called exit(){_where(error)}: it raised "
+            f"SystemExit, which stops Python; return the result instead."
+        )
+    return f"Not yet: on test case {number} your function raised {_error_text(error)}{_where(error)}. {inputs}"
 
 
 def _too_slow(number: int, seconds: float) -> str:
-    return (f"Not yet: on test case {number} your function did not return within {seconds:g} seconds: "
-            f"is there a loop that never ends, or a call that waits (input(), a lock)? Python cannot "
-            f"stop a function from outside, so it may still be running in the background: if the "
-            f"notebook stays slow, restart the kernel, fix the function and run the cells again.")
+    return (
+        f"Not yet: on test case {number} your function did not return within {seconds:g} seconds: "
+        f"is there a loop that never ends, or a call that waits (input(), a lock)? Python cannot "
+        f"stop a function from outside, so it may still be running in the background: if the "
+        f"notebook stays slow, restart the kernel, fix the function and run the cells again."
+    )
 
 
 def _modified(name: str, number: int) -> str:
-    return (f"Not yet: your function changed its input {name} in place (on test case {number}). "
-            f"It must not modify its inputs, which belong to the caller: compute new values instead "
-            f"({name} = {name} + ... makes a new tensor, while {name} += ..., {name}[...] = ... and "
-            f"methods ending in _, like {name}.zero_(), change the caller's).")
+    return (
+        f"Not yet: your function changed its input {name} in place (on test case {number}). "
+        f"It must not modify its inputs, which belong to the caller: compute new values instead "
+        f"({name} = {name} + ... makes a new tensor, while {name} += ..., {name}[...] = ... and "
+        f"methods ending in _, like {name}.zero_(), change the caller's)."
+    )
 
 
 def _judge(exercise: Exercise, got: object, case: _Case, number: int, inputs: str) -> str | None:
@@ -781,8 +944,7 @@ def _judge(exercise: Exercise, got: object, case: _Case, number: int, inputs: st
     return f"Not yet: on test case {number} {problem}.{advice} {inputs}"
 
 
-def _check_case(exercise: Exercise, candidate: Callable, case: _Case, number: int,
-                time_limit: float) -> str | None:
+def _check_case(exercise: Exercise, candidate: Callable, case: _Case, number: int, time_limit: float) -> str | None:
     """None when ``candidate`` passes this case, else the message that says why not."""
     given = _copy_args(case.args)
     run = _run_with_time_limit(candidate, given, time_limit)
@@ -797,9 +959,11 @@ def _check_case(exercise: Exercise, candidate: Callable, case: _Case, number: in
     try:
         return _judge(exercise, run.value, case, number, inputs)
     except Exception as error:  # a result so odd that comparing it fails
-        return (f"Not yet: on test case {number} your result could not be compared with the expected "
-                f"one ({_error_text(error)}); return what {exercise.signature} says, as plain "
-                f"tensors and numbers.")
+        return (
+            f"Not yet: on test case {number} your result could not be compared with the expected "
+            f"one ({_error_text(error)}); return what {exercise.signature} says, as plain "
+            f"tensors and numbers."
+        )
 
 
 def _check_cases(exercise: Exercise, candidate: Callable, time_limit: float) -> Verdict:
@@ -808,8 +972,9 @@ def _check_cases(exercise: Exercise, candidate: Callable, time_limit: float) -> 
         problem = _check_case(exercise, candidate, case, number, time_limit)
         if problem is not None:
             return Verdict(False, problem)
-    return Verdict(True, f"Correct: {exercise.signature.split(' ->')[0]} matches the reference "
-                         f"on {len(cases)} test cases.")
+    return Verdict(
+        True, f"Correct: {exercise.signature.split(' ->')[0]} matches the reference on {len(cases)} test cases."
+    )
 
 
 def check(name: str, candidate: Callable, *, time_limit: float = TIME_LIMIT_SECONDS) -> Verdict:
@@ -829,8 +994,11 @@ def check(name: str, candidate: Callable, *, time_limit: float = TIME_LIMIT_SECO
     except KeyboardInterrupt:
         return Verdict(False, _INTERRUPTED)
     except Exception as error:  # a bug of the checker's own: still a message, never a traceback
-        return Verdict(False, f"Sorry: the checker itself failed ({_error_text(error)}). That is most "
-                              f"likely a bug in the course, not in your function; please report it.")
+        return Verdict(
+            False,
+            f"Sorry: the checker itself failed ({_error_text(error)}). That is most "
+            f"likely a bug in the course, not in your function; please report it.",
+        )
     finally:
         shown = printed.report()
         if shown:

@@ -72,8 +72,7 @@ def _readable(core: nn.Module) -> Readable:
         return core
     if not isinstance(core, nn.RNNBase):
         raise TypeError(
-            "expected a recurrent core (course_lstm RNN/LSTM/GRU or torch.nn RNN/LSTM/GRU), got "
-            f"{type(core).__name__}"
+            f"expected a recurrent core (course_lstm RNN/LSTM/GRU or torch.nn RNN/LSTM/GRU), got {type(core).__name__}"
         )
     if core.bidirectional or core.proj_size:
         raise ValueError(
@@ -82,8 +81,15 @@ def _readable(core: nn.Module) -> Readable:
         )
     twin_cls, options = _TWINS[core.mode]
     weight = core.weight_ih_l0
-    twin = twin_cls(core.input_size, core.hidden_size, num_layers=core.num_layers, bias=core.bias,
-                    device=weight.device, dtype=weight.dtype, **options)
+    twin = twin_cls(
+        core.input_size,
+        core.hidden_size,
+        num_layers=core.num_layers,
+        bias=core.bias,
+        device=weight.device,
+        dtype=weight.dtype,
+        **options,
+    )
     twin.load_state_dict(core.state_dict())
     return twin
 
@@ -107,8 +113,7 @@ def _initial_state(
         return tuple(like.new_zeros(shape) for _ in layer.state_names)
     names = ", ".join(layer.state_names)
     if not isinstance(state0, (tuple, list)) or len(state0) != len(layer.state_names):
-        raise TypeError(f"state0 must be a tuple ({names}) for {type(layer).__name__}, got "
-                        f"{type(state0).__name__}")
+        raise TypeError(f"state0 must be a tuple ({names}) for {type(layer).__name__}, got {type(state0).__name__}")
     layout = "(batch, hidden_size)" if len(shape) == 2 else "(hidden_size,)"
     for name, tensor in zip(layer.state_names, state0, strict=True):
         validation.check_tensor(name, tensor)
@@ -148,8 +153,7 @@ def gradient_through_time(model: SequenceModel, task: Task, batch: Batch) -> Gra
     _check_input(x, layer, "(batch, seq_len, input_size)", 3)
     with torch.enable_grad():
         # A leaf initial state keeps every state in the graph even if the parameters are frozen.
-        state = tuple(s.requires_grad_() for s in
-                      _initial_state(layer, None, (x.shape[0], layer.hidden_size), x))
+        state = tuple(s.requires_grad_() for s in _initial_state(layer, None, (x.shape[0], layer.hidden_size), x))
         states = []
         for t in range(x.shape[1]):
             state = layer.step(x[:, t], state, weights)
@@ -160,8 +164,7 @@ def gradient_through_time(model: SequenceModel, task: Task, batch: Batch) -> Gra
         gradients = torch.autograd.grad(loss, [tensor for s in states for tensor in s])
     norms = torch.stack([g.norm(dim=-1).mean() for g in gradients])
     norms = norms.view(len(states), len(layer.state_names)).detach().cpu()  # (T, 1 or 2)
-    return GradientFlow(h=norms[:, 0], c=norms[:, 1] if layer.kind == "lstm" else None,
-                        loss=loss.item())
+    return GradientFlow(h=norms[:, 0], c=norms[:, 1] if layer.kind == "lstm" else None, loss=loss.item())
 
 
 def distance_to_loss(length: int) -> Tensor:
@@ -208,8 +211,7 @@ def step_jacobians(core: nn.Module, x: Tensor, state0: Sequence[Tensor] | None =
 
     jacobians = []
     for x_t in x:
-        jacobians.append(torch.autograd.functional.jacobian(
-            lambda s, x_t=x_t: step(s, x_t), state, vectorize=True))
+        jacobians.append(torch.autograd.functional.jacobian(lambda s, x_t=x_t: step(s, x_t), state, vectorize=True))
         with torch.no_grad():
             state = step(state, x_t)
     return torch.stack(jacobians).detach()
@@ -245,9 +247,7 @@ def singular_values(products: Tensor) -> Tensor:
     return torch.linalg.svdvals(products)
 
 
-def hidden_jacobian_norms(
-    core: nn.Module, x: Tensor, state0: Sequence[Tensor] | None = None
-) -> Tensor:
+def hidden_jacobian_norms(core: nn.Module, x: Tensor, state0: Sequence[Tensor] | None = None) -> Tensor:
     """(T,): the spectral norm of d h_{T-1} / d s_t for each t; arguments as ``step_jacobians``.
 
     d h_{T-1} / d s_t is the first H rows of ``jacobian_products(...)[t]`` (H, S). The readout
@@ -257,11 +257,12 @@ def hidden_jacobian_norms(
     the cell path, the constant error carousel, which is what keeps the gradient alive.
     """
     products = jacobian_products(step_jacobians(core, x, state0))
-    return torch.linalg.matrix_norm(products[:, :core.hidden_size, :], ord=2)
+    return torch.linalg.matrix_norm(products[:, : core.hidden_size, :], ord=2)
 
 
-def _used_gates(layer: layers.LSTM, x_t: Tensor, state: tuple[Tensor, ...],
-                weights: Sequence[Tensor | None]) -> LSTMGates:
+def _used_gates(
+    layer: layers.LSTM, x_t: Tensor, state: tuple[Tensor, ...], weights: Sequence[Tensor | None]
+) -> LSTMGates:
     """The gates step t computes, with an ablated gate replaced by the ones the step uses."""
     gates = lstm_step(x_t, *state, *weights).gates
     if isinstance(layer, AblatedLSTM):

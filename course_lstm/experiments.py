@@ -74,8 +74,13 @@ def build_model(spec: RunSpec, task) -> SequenceModel:
     torch.manual_seed(spec.seed)
     model_class = LengthsIgnored if spec.ignore_lengths else SequenceModel
     model = model_class(
-        spec.kind, task.input_size, spec.hidden_size, task.output_size, readout=task.readout,
-        implementation=spec.implementation, forget_bias=spec.forget_bias,
+        spec.kind,
+        task.input_size,
+        spec.hidden_size,
+        task.output_size,
+        readout=task.readout,
+        implementation=spec.implementation,
+        forget_bias=spec.forget_bias,
         without_gate=spec.without_gate,
     )
     if spec.chrono:
@@ -100,17 +105,24 @@ def train_run(spec: RunSpec, profile: Profile) -> dict:
     task = _task(spec)
     model = build_model(spec, task)
     model.to(profile.device)
-    probe = task.batch(profile.batch_size, torch.Generator().manual_seed(spec.seed + 20_000),
-                       device=profile.device)
+    probe = task.batch(profile.batch_size, torch.Generator().manual_seed(spec.seed + 20_000), device=profile.device)
     gradients: dict[str, list[float]] = {}
     if spec.measure_gradients:
         gradients |= _gradient_norms(model, task, probe, "init")
     start = time.perf_counter()
     threshold = task.solved_threshold if spec.solved_fraction is None else spec.solved_fraction * task.baseline
     history = fit(
-        model, task, profile.steps, batch_size=profile.batch_size, lr=spec.lr or profile.lr,
-        clip=spec.clip, seed=spec.seed, eval_every=profile.eval_every,
-        eval_batch_size=profile.eval_batch_size, on_nonfinite="stop", progress=False,
+        model,
+        task,
+        profile.steps,
+        batch_size=profile.batch_size,
+        lr=spec.lr or profile.lr,
+        clip=spec.clip,
+        seed=spec.seed,
+        eval_every=profile.eval_every,
+        eval_batch_size=profile.eval_batch_size,
+        on_nonfinite="stop",
+        progress=False,
         solved_threshold=threshold,
     )
     test = _test(model, task, spec.test_size, spec.seed, threshold, profile.device) if spec.test_size else {}
@@ -158,8 +170,12 @@ def _test(model: SequenceModel, task, size: int, seed: int, threshold: float, de
     batch = task.batch(size, torch.Generator().manual_seed(seed + 30_000), device=device)
     with torch.no_grad():
         loss, accuracy = evaluate(model, task, batch)
-    return {"test_loss": _finite_or_none(loss), "test_relative_loss": _finite_or_none(loss / task.baseline),
-            "test_accuracy": accuracy, "test_solved": bool(math.isfinite(loss) and loss < threshold)}
+    return {
+        "test_loss": _finite_or_none(loss),
+        "test_relative_loss": _finite_or_none(loss / task.baseline),
+        "test_accuracy": accuracy,
+        "test_solved": bool(math.isfinite(loss) and loss < threshold),
+    }
 
 
 def _gradient_norms(model, task, batch, when: str) -> dict:
@@ -182,8 +198,16 @@ def gradient_flow(profile: Profile) -> list[RunSpec]:
     """Claim 2: how much gradient reaches each step, RNN against LSTM, on the adding problem at
     the probe lag, at initialisation and after training (rows hold the norms per step)."""
     return [
-        RunSpec(label, kind, "adding", profile.probe_lag, seed, profile.hidden_size,
-                forget_bias=LSTM_FORGET_BIAS if kind == "lstm" else None, measure_gradients=True)
+        RunSpec(
+            label,
+            kind,
+            "adding",
+            profile.probe_lag,
+            seed,
+            profile.hidden_size,
+            forget_bias=LSTM_FORGET_BIAS if kind == "lstm" else None,
+            measure_gradients=True,
+        )
         for label, kind in (("RNN", "rnn"), ("LSTM", "lstm"))
         for seed in _seeds(profile)
     ]
@@ -194,8 +218,9 @@ def _over_lags(profile: Profile, models: tuple[tuple[str, str], ...]) -> list[Ru
     profile's lags and the copy task at each copy lag, every seed; LSTMs with forget bias 1."""
     grid = [("adding", lag) for lag in profile.lags] + [("copy", lag) for lag in profile.copy_lags]
     return [
-        RunSpec(label, kind, task, lag, seed, profile.hidden_size,
-                forget_bias=LSTM_FORGET_BIAS if kind == "lstm" else None)
+        RunSpec(
+            label, kind, task, lag, seed, profile.hidden_size, forget_bias=LSTM_FORGET_BIAS if kind == "lstm" else None
+        )
         for task, lag in grid
         for label, kind in models
         for seed in _seeds(profile)
@@ -214,11 +239,13 @@ def equal_budget(profile: Profile) -> list[RunSpec]:
     task = make_task("adding", profile.probe_lag)
     lstm_total = SequenceModel("lstm", task.input_size, profile.hidden_size, task.output_size)
     wide = width_for_budget("rnn", task.input_size, task.output_size, parameter_count(lstm_total))
-    models = (("LSTM", "lstm", profile.hidden_size), ("RNN (equal width)", "rnn", profile.hidden_size),
-              ("RNN (equal budget)", "rnn", wide))
+    models = (
+        ("LSTM", "lstm", profile.hidden_size),
+        ("RNN (equal width)", "rnn", profile.hidden_size),
+        ("RNN (equal budget)", "rnn", wide),
+    )
     return [
-        RunSpec(label, kind, "adding", lag, seed, hidden,
-                forget_bias=LSTM_FORGET_BIAS if kind == "lstm" else None)
+        RunSpec(label, kind, "adding", lag, seed, hidden, forget_bias=LSTM_FORGET_BIAS if kind == "lstm" else None)
         for lag in profile.lags
         for label, kind, hidden in models
         for seed in _seeds(profile)
@@ -231,8 +258,16 @@ def gate_ablation(profile: Profile) -> list[RunSpec]:
     core removes a gate by pinning it (``models.pin_gate``), equal to ``AblatedLSTM``."""
     variants = [("LSTM", None)] + [(f"no {gate} gate", gate) for gate in ("forget", "input", "output")]
     return [
-        RunSpec(label, "lstm", task, profile.probe_lag, seed, profile.hidden_size,
-                forget_bias=LSTM_FORGET_BIAS, without_gate=gate)
+        RunSpec(
+            label,
+            "lstm",
+            task,
+            profile.probe_lag,
+            seed,
+            profile.hidden_size,
+            forget_bias=LSTM_FORGET_BIAS,
+            without_gate=gate,
+        )
         for task in ("adding", "temporal_order")
         for label, gate in variants
         for seed in _seeds(profile)
@@ -242,11 +277,9 @@ def gate_ablation(profile: Profile) -> list[RunSpec]:
 def forget_bias(profile: Profile) -> list[RunSpec]:
     """Claim 5: forget-gate bias 0 (gate near 0.5), 1, 3, and chrono initialisation, on the copy
     task, a pure-memory task, at each copy lag."""
-    variants = [("bias 0", 0.0, False), ("bias 1", 1.0, False), ("bias 3", 3.0, False),
-                ("chrono", None, True)]
+    variants = [("bias 0", 0.0, False), ("bias 1", 1.0, False), ("bias 3", 3.0, False), ("chrono", None, True)]
     return [
-        RunSpec(f"LSTM, {label}", "lstm", "copy", lag, seed, profile.hidden_size,
-                forget_bias=bias, chrono=chrono)
+        RunSpec(f"LSTM, {label}", "lstm", "copy", lag, seed, profile.hidden_size, forget_bias=bias, chrono=chrono)
         for lag in profile.copy_lags
         for label, bias, chrono in variants
         for seed in _seeds(profile)
@@ -312,8 +345,12 @@ def run_experiment(
         "config": chosen.to_dict(),
         "rows": rows,
         "provenance": results.provenance(
-            chosen.name, chosen.device, time.perf_counter() - start,
-            command or f"run_experiment({name!r}, {chosen.name!r})", commit, started,
+            chosen.name,
+            chosen.device,
+            time.perf_counter() - start,
+            command or f"run_experiment({name!r}, {chosen.name!r})",
+            commit,
+            started,
         ),
     }
 
@@ -331,14 +368,19 @@ def success_table(rows: list[dict]) -> list[dict]:
     table = []
     for (task, lag, label), runs in groups.items():
         solved_steps = [r["solved_at"] for r in runs if r["solved"]]
-        table.append({
-            "task": task, "lag": lag, "model": label, "seeds": len(runs),
-            "success_rate": len(solved_steps) / len(runs),
-            "median_steps_to_solve": statistics.median(solved_steps) if solved_steps else None,
-            "diverged": sum(r["status"] == "diverged" for r in runs),
-            "mean_accuracy": _mean([r["final_accuracy"] for r in runs]),
-            "parameters": runs[0]["parameters"],
-        })
+        table.append(
+            {
+                "task": task,
+                "lag": lag,
+                "model": label,
+                "seeds": len(runs),
+                "success_rate": len(solved_steps) / len(runs),
+                "median_steps_to_solve": statistics.median(solved_steps) if solved_steps else None,
+                "diverged": sum(r["status"] == "diverged" for r in runs),
+                "mean_accuracy": _mean([r["final_accuracy"] for r in runs]),
+                "parameters": runs[0]["parameters"],
+            }
+        )
     return table
 
 
@@ -360,8 +402,7 @@ def _format_steps(steps: float | None) -> str:
 
 def format_table(table: list[dict]) -> str:
     """``success_table`` as aligned text, one line per (task, lag, model)."""
-    header = (f"{'task':<15}{'T':>5}  {'model':<22}{'params':>8}{'solved':>9}{'median steps':>14}"
-              f"{'accuracy':>10}")
+    header = f"{'task':<15}{'T':>5}  {'model':<22}{'params':>8}{'solved':>9}{'median steps':>14}{'accuracy':>10}"
     lines = [header, "-" * len(header)]
     for entry in table:
         steps = entry["median_steps_to_solve"]
@@ -371,8 +412,10 @@ def format_table(table: list[dict]) -> str:
             f"{solved:>9}{_format_steps(steps):>14}{_format_accuracy(entry['mean_accuracy'])}"
         )
     adding = " (adding: |error| < 0.04)" if any(entry["task"] == "adding" for entry in table) else ""
-    lines.append(f"solved: held-out loss below {SOLVED_FRACTION:.0%} of the memoryless baseline; "
-                 f"accuracy: mean over seeds{adding}")
+    lines.append(
+        f"solved: held-out loss below {SOLVED_FRACTION:.0%} of the memoryless baseline; "
+        f"accuracy: mean over seeds{adding}"
+    )
     return "\n".join(lines)
 
 
@@ -383,8 +426,10 @@ def report_shipped(name: str, profile: str = "gpu") -> dict | None:
         raise ValueError(f"unknown experiment {name!r}; expected one of {', '.join(EXPERIMENTS)}")
     shipped = results.shipped(name, profile)
     if shipped is None:
-        print(f"{name}: no {profile}-profile result ships with this version of the course; produce it "
-              f"with `python -m course_lstm experiment {name} --profile {profile} --out course_lstm/results`.")
+        print(
+            f"{name}: no {profile}-profile result ships with this version of the course; produce it "
+            f"with `python -m course_lstm experiment {name} --profile {profile} --out course_lstm/results`."
+        )
         return None
     print(format_table(success_table(shipped["rows"])))
     print(f"measured in the {results.provenance_line(shipped)}")

@@ -84,8 +84,10 @@ class HoistedLSTM(FusedLSTM):
                 h, c = h[:n], c[:n]
             h, c = self.update(torch.addmm(projected_t, h, weight_hh_t), c)
             outputs.append(h)
-        final = (torch.cat([h, *(done[0] for done in reversed(finished))]),
-                 torch.cat([c, *(done[1] for done in reversed(finished))]))
+        final = (
+            torch.cat([h, *(done[0] for done in reversed(finished))]),
+            torch.cat([c, *(done[1] for done in reversed(finished))]),
+        )
         return (torch.cat(outputs) if packed else torch.stack(outputs)), final
 
 
@@ -167,9 +169,7 @@ class GraphedLSTM(CompiledLSTM):
         self._graphs = {}
         return super()._apply(fn, *args, **kwargs)
 
-    def forward(
-        self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None
-    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """input (L, N, I) ((N, L, I) with batch_first) on a CUDA device; hx: (h0, c0), each
         (D, N, H), or None for zeros. Returns (output, (h_n, c_n)), shapes as nn.LSTM's."""
         if isinstance(input, PackedSequence):
@@ -179,8 +179,7 @@ class GraphedLSTM(CompiledLSTM):
             )
         validation.check_tensor("input", input)
         if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
-            raise TypeError(
-                f"hx must be a pair (h0, c0) of tensors for GraphedLSTM, got {type(hx).__name__}")
+            raise TypeError(f"hx must be a pair (h0, c0) of tensors for GraphedLSTM, got {type(hx).__name__}")
         if input.device.type != "cuda":
             raise ValueError(
                 f"GraphedLSTM replays CUDA graphs and needs its input on a CUDA device, got one on "
@@ -192,8 +191,13 @@ class GraphedLSTM(CompiledLSTM):
         """Run the graph recorded for these arguments' shapes, recording it first if needed."""
         for arg in args:
             validation.check_tensor("input and hx", arg)
-        key = (tuple(tuple(a.shape) for a in args), tuple(a.requires_grad for a in args),
-               args[0].dtype, args[0].device, self.training)
+        key = (
+            tuple(tuple(a.shape) for a in args),
+            tuple(a.requires_grad for a in args),
+            args[0].dtype,
+            args[0].device,
+            self.training,
+        )
         if key not in self._graphs:
             self._graphs[key] = self._record(args)
         return self._graphs[key](*args, *self.parameters())

@@ -38,9 +38,7 @@ State = tuple[Tensor, ...]
 
 def _not_in_the_course(setting: str, why: str) -> NoReturn:
     """Refuse a torch.nn option the course's layers do not implement, saying so."""
-    raise ValueError(
-        f"{setting} is not part of the course's layers (each {why}); use torch.nn's layer for it"
-    )
+    raise ValueError(f"{setting} is not part of the course's layers (each {why}); use torch.nn's layer for it")
 
 
 class _Recurrent(nn.Module):
@@ -71,8 +69,9 @@ class _Recurrent(nn.Module):
         validation.boolean("batch_first", batch_first)
         dropout = validation.finite_float("dropout", dropout, 0, 1, expected="a probability in [0, 1]")
         if validation.boolean("bidirectional", bidirectional):
-            _not_in_the_course("bidirectional=True", "runs one direction; notebook 10 builds a "
-                               "bidirectional layer from two of them")
+            _not_in_the_course(
+                "bidirectional=True", "runs one direction; notebook 10 builds a bidirectional layer from two of them"
+            )
         if dropout > 0 and num_layers == 1:
             warnings.warn(
                 f"dropout={dropout} has no effect with num_layers=1: it is applied between "
@@ -91,7 +90,12 @@ class _Recurrent(nn.Module):
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else hidden_size
             register_weights(
-                self, f"_l{layer}", GATE_COUNTS[self.kind], layer_input, hidden_size, bias,
+                self,
+                f"_l{layer}",
+                GATE_COUNTS[self.kind],
+                layer_input,
+                hidden_size,
+                bias,
                 factory_kwargs,
             )
         self.reset_parameters()
@@ -109,8 +113,7 @@ class _Recurrent(nn.Module):
 
     def layer_weights(self, layer: int) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
         """``(weight_ih, weight_hh, bias_ih, bias_hh)`` of one layer, biases None without bias."""
-        return tuple(getattr(self, f"{name}_l{layer}") for name in
-                     ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))  # type: ignore[return-value]
+        return tuple(getattr(self, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))  # type: ignore[return-value]
 
     def step(self, x: Tensor, state: State, weights: Sequence[Tensor | None]) -> State:
         """One time step: x (n, I), each state tensor (n, H) -> the new state."""
@@ -142,9 +145,7 @@ class _Recurrent(nn.Module):
             raise ValueError(f"input must have at least one time step, got shape {tuple(input.shape)}")
         return input, [batch] * length, not batched
 
-    def _initial_state(
-        self, hx: Tensor | Sequence[Tensor] | None, batch: int, unbatched: bool, like: Tensor
-    ) -> State:
+    def _initial_state(self, hx: Tensor | Sequence[Tensor] | None, batch: int, unbatched: bool, like: Tensor) -> State:
         """Validate hx (or make zeros); return each state tensor as (D, N, H)."""
         shape = (self.num_layers, batch, self.hidden_size)
         if hx is None:
@@ -159,8 +160,7 @@ class _Recurrent(nn.Module):
                 f"{type(self).__name__}, got {type(hx).__name__}"
             )
         expected = (self.num_layers, self.hidden_size) if unbatched else shape
-        layout = ("(num_layers, hidden_size) for an unbatched input" if unbatched
-                  else "(num_layers, batch, hidden_size)")
+        layout = "(num_layers, hidden_size) for an unbatched input" if unbatched else "(num_layers, batch, hidden_size)"
         checked = []
         for name, state in zip(self.state_names, states, strict=True):
             validation.check_tensor(name, state)
@@ -187,7 +187,7 @@ class _Recurrent(nn.Module):
             if n < state[0].shape[0]:
                 finished.append(tuple(s[n:] for s in state))
                 state = tuple(s[:n] for s in state)
-            x_t = inputs[offset:offset + n] if packed else inputs[t]
+            x_t = inputs[offset : offset + n] if packed else inputs[t]
             offset += n
             state = self.step(x_t, state, weights)
             outputs.append(state[0])
@@ -219,9 +219,7 @@ class _Recurrent(nn.Module):
         if packed:
             if input.unsorted_indices is not None:
                 final_state = tuple(s.index_select(1, input.unsorted_indices) for s in final_state)
-            output = PackedSequence(
-                layer_output, input.batch_sizes, input.sorted_indices, input.unsorted_indices
-            )
+            output = PackedSequence(layer_output, input.batch_sizes, input.sorted_indices, input.unsorted_indices)
         elif unbatched:
             output = layer_output.squeeze(1)
             final_state = tuple(s.squeeze(1) for s in final_state)
@@ -253,8 +251,7 @@ class RNN(_Recurrent):
         dtype: torch.dtype | None = None,
     ) -> None:
         validation.one_of("nonlinearity", nonlinearity, NONLINEARITIES)
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, device, dtype)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype)
         self.nonlinearity = nonlinearity
 
     def extra_repr(self) -> str:
@@ -289,8 +286,7 @@ class LSTM(_Recurrent):
     ) -> None:
         if validation.non_negative_int("proj_size", proj_size):
             _not_in_the_course(f"proj_size={proj_size}", "LSTM layer outputs its whole h")
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, device, dtype)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype)
         self.proj_size = 0
 
     def step(self, x: Tensor, state: State, weights: Sequence[Tensor | None]) -> State:

@@ -37,23 +37,54 @@ class Claim:
 
 
 CLAIMS = (
-    Claim("1. LSTMs capture long-term dependencies", "lag study: tuned LSTM against a tuned RNN of the same "
-          "width (it has no memory cell), success against lag", "cpu", "lags", "RNN"),
-    Claim("2. LSTMs mitigate vanishing gradients", "gradient at initialisation: ‖dL/dh_0‖ / ‖dL/dh_T-1‖ on the "
-          "adding problem, each initialisation of each grid", "cpu-mechanisms", "gradient", "RNN",
-          measure="gradient"),
-    Claim("3. LSTMs handle variable-length sequences", "lengths: mixed-length adding problem, packed LSTM "
-          "against packed RNN (and against an LSTM that ignores the lengths)", "cpu-mechanisms", "lengths",
-          "RNN, packed", model="LSTM, packed"),
-    Claim("4. Long-term dependencies with fewer parameters", "lag study: tuned LSTM against a tuned RNN with "
-          "the LSTM's parameter count", "cpu", "lags", "RNN (equal budget)"),
-    Claim("5a. The forget gate matters", "gates: the LSTM against the LSTM with the gate fixed at 1",
-          "cpu-mechanisms", "gates", "no forget gate"),
+    Claim(
+        "1. LSTMs capture long-term dependencies",
+        "lag study: tuned LSTM against a tuned RNN of the same width (it has no memory cell), success against lag",
+        "cpu",
+        "lags",
+        "RNN",
+    ),
+    Claim(
+        "2. LSTMs mitigate vanishing gradients",
+        "gradient at initialisation: ‖dL/dh_0‖ / ‖dL/dh_T-1‖ on the adding problem, each initialisation of each grid",
+        "cpu-mechanisms",
+        "gradient",
+        "RNN",
+        measure="gradient",
+    ),
+    Claim(
+        "3. LSTMs handle variable-length sequences",
+        "lengths: mixed-length adding problem, packed LSTM "
+        "against packed RNN (and against an LSTM that ignores the lengths)",
+        "cpu-mechanisms",
+        "lengths",
+        "RNN, packed",
+        model="LSTM, packed",
+    ),
+    Claim(
+        "4. Long-term dependencies with fewer parameters",
+        "lag study: tuned LSTM against a tuned RNN with the LSTM's parameter count",
+        "cpu",
+        "lags",
+        "RNN (equal budget)",
+    ),
+    Claim(
+        "5a. The forget gate matters",
+        "gates: the LSTM against the LSTM with the gate fixed at 1",
+        "cpu-mechanisms",
+        "gates",
+        "no forget gate",
+    ),
     Claim("5b. The input gate matters", "gates: as 5a", "cpu-mechanisms", "gates", "no input gate"),
     Claim("5c. The output gate matters", "gates: as 5a", "cpu-mechanisms", "gates", "no output gate"),
-    Claim("5d. A forget bias of 1 beats PyTorch's 0", "forget bias: LSTMs differing only in it, each tuned "
-          "over the learning rates", "cpu-mechanisms", "forget bias", "LSTM, forget bias 0",
-          model="LSTM, forget bias 1"),
+    Claim(
+        "5d. A forget bias of 1 beats PyTorch's 0",
+        "forget bias: LSTMs differing only in it, each tuned over the learning rates",
+        "cpu-mechanisms",
+        "forget bias",
+        "LSTM, forget bias 0",
+        model="LSTM, forget bias 1",
+    ),
 )
 
 
@@ -83,8 +114,10 @@ def _judge_rates(claim: Claim, result: dict) -> tuple[str, str]:
         p = stats.fisher_exact_greater(mine["solved"], mine["seeds"], rival["solved"], rival["seeds"])
         wins += p < ALPHA
         leads += mine["rate"] > rival["rate"]
-        found.append(f"{task} T = {lag}: {claim.model} {mine['solved']}/{mine['seeds']}, {claim.rival} "
-                     f"{rival['solved']}/{rival['seeds']}, p = {p:.3f}")
+        found.append(
+            f"{task} T = {lag}: {claim.model} {mine['solved']}/{mine['seeds']}, {claim.rival} "
+            f"{rival['solved']}/{rival['seeds']}, p = {p:.3f}"
+        )
     return "; ".join(found), _verdict(wins, leads, len(tasks))
 
 
@@ -110,12 +143,16 @@ def _judge_gradient(claim: Claim, result: dict) -> tuple[str, str]:
         return max((init for k, init in kept if k == kind), key=lambda init: statistics.median(kept[kind, init]))
 
     found, wins = [], 0
-    for what, rnn, lstm in (("PyTorch's initialisations", DEFAULT_INITS["rnn"], DEFAULT_INITS["lstm"]),
-                            ("each one's best", best("rnn"), best("lstm"))):
+    for what, rnn, lstm in (
+        ("PyTorch's initialisations", DEFAULT_INITS["rnn"], DEFAULT_INITS["lstm"]),
+        ("each one's best", best("rnn"), best("lstm")),
+    ):
         p = stats.mann_whitney_greater(kept["lstm", lstm], kept["rnn", rnn])
         wins += p < ALPHA
-        found.append(f"{what}: LSTM ({lstm}) {statistics.median(kept['lstm', lstm]):.2g}, RNN ({rnn}) "
-                     f"{statistics.median(kept['rnn', rnn]):.2g}, p = {p:.3f}")
+        found.append(
+            f"{what}: LSTM ({lstm}) {statistics.median(kept['lstm', lstm]):.2g}, RNN ({rnn}) "
+            f"{statistics.median(kept['rnn', rnn]):.2g}, p = {p:.3f}"
+        )
     verdict = {2: "supported", 1: "qualified", 0: "not supported"}[wins]
     return f"adding T = {lag}, gradient kept over the lag (median of seeds) at " + "; ".join(found), verdict
 
@@ -137,10 +174,18 @@ def ledger(studies: dict[str, dict | None] | None = None) -> list[dict]:
     studies = shipped_studies() if studies is None else studies
     unknown = set(studies) - set(STUDY_FILES)
     if unknown:
-        raise ValueError(f"studies must map study names ({', '.join(STUDY_FILES)}) to results, "
-                         f"got keys {', '.join(map(repr, sorted(map(str, unknown))))}")
-    return [{"claim": c.claim, "experiment": c.experiment,
-             **dict(zip(("result", "verdict"), judge(c, studies.get(c.study)), strict=True))} for c in CLAIMS]
+        raise ValueError(
+            f"studies must map study names ({', '.join(STUDY_FILES)}) to results, "
+            f"got keys {', '.join(map(repr, sorted(map(str, unknown))))}"
+        )
+    return [
+        {
+            "claim": c.claim,
+            "experiment": c.experiment,
+            **dict(zip(("result", "verdict"), judge(c, studies.get(c.study)), strict=True)),
+        }
+        for c in CLAIMS
+    ]
 
 
 def shipped_replicas() -> dict[str, dict]:
@@ -154,8 +199,15 @@ def shipped_replicas() -> dict[str, dict]:
 
 
 def _run_key(row: dict) -> tuple:
-    return (study.experiment_of(row), row.get("phase"), row["task"], row["lag"], row["label"], row["config"],
-            row["seed"])
+    return (
+        study.experiment_of(row),
+        row.get("phase"),
+        row["task"],
+        row["lag"],
+        row["label"],
+        row["config"],
+        row["seed"],
+    )
 
 
 def replication(studies: dict[str, dict | None], replicas: dict[str, dict]) -> list[str]:
@@ -173,8 +225,11 @@ def replication(studies: dict[str, dict | None], replicas: dict[str, dict]) -> l
         unmatched = len(original["rows"]) - len(matched)
         before = {e["claim"]: e["verdict"] for e in ledger(studies)}
         after = {e["claim"]: e["verdict"] for e in ledger({**studies, name: replica})}
-        moved = [f"{claim.split(' ', 1)[0].rstrip('.')} {before[claim]} → {after[claim]}"
-                 for claim in before if before[claim] != after[claim]]
+        moved = [
+            f"{claim.split(' ', 1)[0].rstrip('.')} {before[claim]} → {after[claim]}"
+            for claim in before
+            if before[claim] != after[claim]
+        ]
         workers = replica["provenance"].get("workers", "?")
         sentences.append(
             f"`course_lstm/results/{REPLICA_FILES.get(name, name + '-replication.json')}` reran the {name} study on "
@@ -182,7 +237,8 @@ def replication(studies: dict[str, dict | None], replicas: dict[str, dict]) -> l
             f"with the same configuration and seed changed their solved outcome, and {unmatched} evaluation "
             f"runs followed another tuning choice; verdicts it changes: {', '.join(moved) if moved else 'none'}. "
             f"Floating-point results depend on the CPU's instruction set, so a verdict that rests on one "
-            f"seed can move with it.")
+            f"seed can move with it."
+        )
     return sentences
 
 
@@ -198,9 +254,14 @@ def markdown(studies: dict[str, dict | None] | None = None, replicas: dict[str, 
     sources = []
     for name, file in STUDY_FILES.items():
         result = studies.get(name)
-        sources.append(f"`course_lstm/results/{file}`: " + (
-            results.provenance_line(result) if result is not None else
-            f"not shipped yet (`python -m course_lstm study --protocol {name} --workers 2 --out course_lstm/results`)"))
+        sources.append(
+            f"`course_lstm/results/{file}`: "
+            + (
+                results.provenance_line(result)
+                if result is not None
+                else f"not shipped yet (`python -m course_lstm study --protocol {name} --workers 2 --out course_lstm/results`)"
+            )
+        )
     text = "\n".join(lines) + "\n\nFrom " + "; ".join(sources) + ". Verdicts by the rules in `course_lstm/ledger.py`.\n"
     for sentence in replication(studies, replicas or {}):
         text += f"\n{sentence}\n"

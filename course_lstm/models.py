@@ -47,8 +47,7 @@ class AblatedLSTM(layers.LSTM):
         h, c = state
         i, f, g, o = lstm_step(x, h, c, *weights).gates
         ones = torch.ones_like(g)
-        i, f, o = (ones if self.without == gate else value
-                   for gate, value in zip(GATES, (i, f, o), strict=True))
+        i, f, o = (ones if self.without == gate else value for gate, value in zip(GATES, (i, f, o), strict=True))
         c_next = f * c + i * g
         return o * torch.tanh(c_next), c_next
 
@@ -81,8 +80,7 @@ def lstm_biases(lstm: nn.Module) -> list[tuple[Tensor, Tensor]]:
     ValueError for an LSTM built with ``bias=False``.
     """
     if not isinstance(lstm, _LSTM_TYPES):
-        hint = ("; pass its recurrent core, model.core" if isinstance(getattr(lstm, "core", None), nn.Module)
-                else "")
+        hint = "; pass its recurrent core, model.core" if isinstance(getattr(lstm, "core", None), nn.Module) else ""
         raise TypeError(
             "expected an LSTM (torch.nn.LSTM, course_lstm.LSTM or an LSTM cell), whose biases "
             f"hold the gates i, f, g, o, got {type(lstm).__name__}{hint}"
@@ -91,8 +89,7 @@ def lstm_biases(lstm: nn.Module) -> list[tuple[Tensor, Tensor]]:
         suffixes = [""]
     else:
         directions = ("", "_reverse") if getattr(lstm, "bidirectional", False) else ("",)
-        suffixes = [f"_l{layer}{direction}" for layer in range(lstm.num_layers)
-                    for direction in directions]
+        suffixes = [f"_l{layer}{direction}" for layer in range(lstm.num_layers) for direction in directions]
     rows = GATE_COUNTS["lstm"] * lstm.hidden_size
     pairs = []
     for suffix in suffixes:
@@ -158,8 +155,10 @@ def set_recurrent_gain(core: nn.Module, gain: float, generator: torch.Generator)
     turns a vanishing gradient into an exploding one (notebook 02)."""
     weight = core.get_parameter("weight_hh_l0")
     hidden = weight.shape[1]
-    blocks = [torch.linalg.qr(torch.randn(hidden, hidden, generator=generator, dtype=weight.dtype))[0]
-              for _ in range(weight.shape[0] // hidden)]
+    blocks = [
+        torch.linalg.qr(torch.randn(hidden, hidden, generator=generator, dtype=weight.dtype))[0]
+        for _ in range(weight.shape[0] // hidden)
+    ]
     with torch.no_grad():
         weight.copy_(gain * torch.cat(blocks).to(weight.device))
 
@@ -232,9 +231,7 @@ class SequenceModel(nn.Module):
             output, _ = self.core(x)
         else:
             packed, _ = self.core(packing.pack(x, lengths, batch_first=True))
-            output, _ = nn.utils.rnn.pad_packed_sequence(
-                packed, batch_first=True, total_length=x.shape[1]
-            )
+            output, _ = nn.utils.rnn.pad_packed_sequence(packed, batch_first=True, total_length=x.shape[1])
         if self.readout == "every_step":
             return self.head(output)
         last = output[:, -1] if lengths is None else packing.final_outputs(output, lengths, True)

@@ -29,10 +29,17 @@ def setup(seed: int = 0) -> Profile:
     torch.use_deterministic_algorithms(True)
     torch.set_printoptions(precision=4, sci_mode=False)
     np.set_printoptions(precision=4, suppress=True)
-    matplotlib.rcParams.update({
-        "figure.figsize": (7.0, 3.6), "figure.dpi": 100, "axes.grid": True, "grid.alpha": 0.3,
-        "axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False,
-    })
+    matplotlib.rcParams.update(
+        {
+            "figure.figsize": (7.0, 3.6),
+            "figure.dpi": 100,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "legend.frameon": False,
+        }
+    )
     # tqdm.auto falls back to text when ipywidgets is missing and says so: not a lesson
     warnings.filterwarnings("ignore", message="IProgress not found")
     profile = active_profile()

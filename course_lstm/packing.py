@@ -21,9 +21,7 @@ def pack(padded: Tensor, lengths: Tensor | list[int], batch_first: bool = False)
     validation.check_tensor("padded", padded)
     layout = "(batch, seq_len, features)" if batch_first else "(seq_len, batch, features)"
     if padded.dim() < 2:
-        raise ValueError(
-            f"padded must be at least 2-D {layout}, got shape {validation.shape_str(padded.shape)}"
-        )
+        raise ValueError(f"padded must be at least 2-D {layout}, got shape {validation.shape_str(padded.shape)}")
     time_dim, batch_dim = (1, 0) if batch_first else (0, 1)
     checked = validation.check_lengths(lengths, padded.shape[batch_dim], padded.shape[time_dim])
     return pack_padded_sequence(padded, checked, batch_first=batch_first, enforce_sorted=False)

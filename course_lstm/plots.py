@@ -41,17 +41,21 @@ def success_figure(rows: Sequence[dict], title: str, note: str | None = None) ->
     _check_rows(rows, ("task", "lag", "label", "solved"))
     table = success_table(list(rows))
     tasks = list(dict.fromkeys(entry["task"] for entry in table))
-    figure, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False,
-                                layout="constrained")
+    figure, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False, layout="constrained")
     for ax, task in zip(axes[0], tasks, strict=True):
         entries = [e for e in table if e["task"] == task]
         for index, model in enumerate(dict.fromkeys(e["model"] for e in entries)):
             points = sorted((e["lag"], e["success_rate"], e["seeds"]) for e in entries if e["model"] == model)
             lags = [lag for lag, _, _ in points]
             # a marker and dash per model, so that models with equal rates stay visible
-            ax.plot(lags, [rate for _, rate, _ in points], marker=MARKERS[index % len(MARKERS)],
-                    linestyle=DASHES[index % len(DASHES)], markersize=9 - 2 * (index % 3),
-                    label=f"{model} ({points[0][2]} seeds)")
+            ax.plot(
+                lags,
+                [rate for _, rate, _ in points],
+                marker=MARKERS[index % len(MARKERS)],
+                linestyle=DASHES[index % len(DASHES)],
+                markersize=9 - 2 * (index % 3),
+                label=f"{model} ({points[0][2]} seeds)",
+            )
         lags = sorted({e["lag"] for e in entries})  # every model's lags, not the last model's
         ax.set_xscale("log")
         ax.set_xticks(lags, [str(lag) for lag in lags])
@@ -66,8 +70,9 @@ def success_figure(rows: Sequence[dict], title: str, note: str | None = None) ->
     return figure
 
 
-def accuracy_figure(rows: Sequence[dict], task: str, title: str, chance: float | None = None,
-                    note: str | None = None) -> Figure:
+def accuracy_figure(
+    rows: Sequence[dict], task: str, title: str, chance: float | None = None, note: str | None = None
+) -> Figure:
     """Mean held-out accuracy over seeds against lag T for ``task``, a line per model, each seed
     a faint dot; ``chance`` draws the accuracy of guessing. For tasks that no run solves, where
     a success rate of 0 everywhere hides the progress."""
@@ -79,11 +84,12 @@ def accuracy_figure(rows: Sequence[dict], task: str, title: str, chance: float |
     for index, label in enumerate(dict.fromkeys(row["label"] for row in chosen)):
         runs = [row for row in chosen if row["label"] == label]
         lags = sorted({row["lag"] for row in runs})
-        means = [sum(r["final_accuracy"] for r in runs if r["lag"] == lag)
-                 / sum(r["lag"] == lag for r in runs) for lag in lags]
+        means = [
+            sum(r["final_accuracy"] for r in runs if r["lag"] == lag) / sum(r["lag"] == lag for r in runs)
+            for lag in lags
+        ]
         ax.plot(lags, means, marker="o", color=f"C{index}", label=f"{label} (mean)")
-        ax.scatter([r["lag"] for r in runs], [r["final_accuracy"] for r in runs], color=f"C{index}",
-                   alpha=0.35, s=14)
+        ax.scatter([r["lag"] for r in runs], [r["final_accuracy"] for r in runs], color=f"C{index}", alpha=0.35, s=14)
     if chance is not None:
         ax.axhline(chance, color="k", linestyle="--", linewidth=1, label=f"chance ({chance:.3g})")
     lags = sorted({row["lag"] for row in chosen})
@@ -127,8 +133,9 @@ def gradient_figure(rows: Sequence[dict], title: str, note: str | None = None) -
     return figure
 
 
-def _finish_study_panels(figure: Figure, rates, losses, threshold: float | None, note: str | None,
-                         max_columns: int | None = None) -> None:
+def _finish_study_panels(
+    figure: Figure, rates, losses, threshold: float | None, note: str | None, max_columns: int | None = None
+) -> None:
     """The parts study_figure and experiment_figure share: the solved and baseline lines, the
     axis labels and titles, and one legend under both panels with the provenance note as its
     title (so the two cannot overlap)."""
@@ -144,9 +151,15 @@ def _finish_study_panels(figure: Figure, rates, losses, threshold: float | None,
     handles, labels = rates.get_legend_handles_labels()
     lines, names = losses.get_legend_handles_labels()  # only the two reference lines are labelled
     columns = len(handles) + len(lines)
-    legend = figure.legend(handles + lines, labels + names, loc="outside lower center",
-                           ncols=columns if max_columns is None else min(max_columns, columns),
-                           fontsize="small", title=note, title_fontsize="small")
+    legend = figure.legend(
+        handles + lines,
+        labels + names,
+        loc="outside lower center",
+        ncols=columns if max_columns is None else min(max_columns, columns),
+        fontsize="small",
+        title=note,
+        title_fontsize="small",
+    )
     if note:
         legend.get_title().set_color("0.35")
 
@@ -174,8 +187,15 @@ def study_figure(summary: Sequence[dict], task: str, title: str, note: str | Non
         below = [max(0.0, e["rate"] - e["interval"][0]) for e in mine]
         above = [max(0.0, e["interval"][1] - e["rate"]) for e in mine]
         style = {"marker": MARKERS[index % len(MARKERS)], "color": f"C{index}"}
-        rates.errorbar(shift, rate, yerr=[below, above], capsize=3, linestyle=DASHES[index % len(DASHES)],
-                       label=f"{model} ({mine[0]['seeds']} seeds)", **style)
+        rates.errorbar(
+            shift,
+            rate,
+            yerr=[below, above],
+            capsize=3,
+            linestyle=DASHES[index % len(DASHES)],
+            label=f"{model} ({mine[0]['seeds']} seeds)",
+            **style,
+        )
         for x, e in zip(shift, mine, strict=True):
             seeds = [v for v in e["relative_loss"] if v is not None]
             losses.scatter([x] * len(seeds), seeds, s=18, alpha=0.7, **style)
@@ -202,8 +222,14 @@ def budget_figure(rows: Sequence[dict], task: str, lag: int, title: str, note: s
         runs = [r for r in mine if r["label"] == model]
         steps = sorted({0, budget, *(r["solved_at"] for r in runs if r["solved_at"])})
         solved = [sum(r["solved_at"] is not None and r["solved_at"] <= s for r in runs) / len(runs) for s in steps]
-        ax.step(steps, solved, where="post", color=f"C{index}", linestyle=DASHES[index % len(DASHES)],
-                label=f"{model} ({len(runs)} seeds)")
+        ax.step(
+            steps,
+            solved,
+            where="post",
+            color=f"C{index}",
+            linestyle=DASHES[index % len(DASHES)],
+            label=f"{model} ({len(runs)} seeds)",
+        )
     ax.set_ylim(-0.05, 1.05)
     ax.set_xlabel("training steps")
     ax.set_ylabel("seeds solved by then\n(validation batch, fraction)")
@@ -237,8 +263,9 @@ def experiment_figure(summary: Sequence[dict], title: str, note: str | None = No
             low, high = entry["interval"]
             below, above = max(0.0, entry["rate"] - low), max(0.0, high - entry["rate"])
             label = f"{model} ({entry['seeds']} seeds)" if position == 0 else None
-            rates.errorbar([x], [entry["rate"]], yerr=[[below], [above]], capsize=3, linestyle="none",
-                           label=label, **style)
+            rates.errorbar(
+                [x], [entry["rate"]], yerr=[[below], [above]], capsize=3, linestyle="none", label=label, **style
+            )
             seeds = [v for v in entry["relative_loss"] if v is not None]
             losses.scatter([x] * len(seeds), seeds, s=18, alpha=0.7, **style)
     labels = [f"{TASK_NAMES.get(task, task)}\nT = {lag}" for task, lag in tasks]

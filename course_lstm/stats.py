@@ -34,8 +34,7 @@ def fisher_exact_greater(k1: int, n1: int, k2: int, n2: int) -> float:
     _check_counts(k2, n2)
     total, successes = n1 + n2, k1 + k2
     ways = math.comb(total, successes)
-    tail = sum(math.comb(n1, k) * math.comb(n2, successes - k)
-               for k in range(k1, min(n1, successes) + 1))
+    tail = sum(math.comb(n1, k) * math.comb(n2, successes - k) for k in range(k1, min(n1, successes) + 1))
     return tail / ways
 
 

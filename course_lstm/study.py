@@ -39,20 +39,38 @@ class Configuration:
 
 
 def _grid(inits: list[tuple[str, dict]]) -> tuple[Configuration, ...]:
-    return tuple(Configuration(f"{name}, lr {lr:g}" if name else f"lr {lr:g}", lr, **options)
-                 for name, options in inits for lr in LEARNING_RATES)
+    return tuple(
+        Configuration(f"{name}, lr {lr:g}" if name else f"lr {lr:g}", lr, **options)
+        for name, options in inits
+        for lr in LEARNING_RATES
+    )
 
 
 GRIDS: dict[str, tuple[Configuration, ...]] = {
     # PyTorch's init; orthogonal W_hh (Saxe et al. 2014; Arjovsky et al. 2016); identity (Le et al. 2015)
-    "rnn": _grid([("default W_hh", {}), ("orthogonal W_hh", {"recurrent_init": "orthogonal"}),
-                  ("identity W_hh", {"recurrent_init": "identity"})]),
+    "rnn": _grid(
+        [
+            ("default W_hh", {}),
+            ("orthogonal W_hh", {"recurrent_init": "orthogonal"}),
+            ("identity W_hh", {"recurrent_init": "identity"}),
+        ]
+    ),
     # forget bias 0 (PyTorch's), 1 (Jozefowicz et al. 2015), chrono (Tallec & Ollivier 2018)
-    "lstm": _grid([("forget bias 0", {"forget_bias": 0.0}), ("forget bias 1", {"forget_bias": LSTM_FORGET_BIAS}),
-                   ("chrono", {"chrono": True})]),
+    "lstm": _grid(
+        [
+            ("forget bias 0", {"forget_bias": 0.0}),
+            ("forget bias 1", {"forget_bias": LSTM_FORGET_BIAS}),
+            ("chrono", {"chrono": True}),
+        ]
+    ),
     # the GRU's known fixes are the RNN's: its W_hh blocks orthogonal or the identity
-    "gru": _grid([("default W_hh", {}), ("orthogonal W_hh", {"recurrent_init": "orthogonal"}),
-                  ("identity W_hh", {"recurrent_init": "identity"})]),
+    "gru": _grid(
+        [
+            ("default W_hh", {}),
+            ("orthogonal W_hh", {"recurrent_init": "orthogonal"}),
+            ("identity W_hh", {"recurrent_init": "identity"}),
+        ]
+    ),
     # the learning rates alone: for variants whose initialisation is what the experiment varies
     "lr": _grid([("", {})]),
 }
@@ -104,10 +122,18 @@ class Protocol:
 
     def training(self) -> Profile:
         """The training sizes as a Profile, the form ``train_run`` reads."""
-        return replace(PROFILES["cpu"], name=self.name, hidden_size=self.hidden_size,
-                       batch_size=self.batch_size, steps=self.steps, eval_every=self.eval_every,
-                       eval_batch_size=self.eval_batch_size, seeds=len(self.evaluation_seeds),
-                       device=self.device, threads=1 if self.device == "cpu" else None)
+        return replace(
+            PROFILES["cpu"],
+            name=self.name,
+            hidden_size=self.hidden_size,
+            batch_size=self.batch_size,
+            steps=self.steps,
+            eval_every=self.eval_every,
+            eval_batch_size=self.eval_batch_size,
+            seeds=len(self.evaluation_seeds),
+            device=self.device,
+            threads=1 if self.device == "cpu" else None,
+        )
 
     def to_dict(self) -> dict:
         grids = {model.grid_name for model in self.models}
@@ -118,25 +144,50 @@ MODELS = (Model("RNN", "rnn"), Model("LSTM", "lstm"), Model("RNN (equal budget)"
 
 PROTOCOLS = {
     # seconds: the tests' size, every part of the protocol at a toy scale
-    "ci": Protocol("ci", tasks=(("adding", (5,)),), models=MODELS[:2], hidden_size=8, batch_size=32,
-                   steps=40, eval_every=20, eval_batch_size=64, tuning_seeds=(100,),
-                   evaluation_seeds=(0, 1, 2, 3, 4), solved_fraction=0.01, test_size=256),
+    "ci": Protocol(
+        "ci",
+        tasks=(("adding", (5,)),),
+        models=MODELS[:2],
+        hidden_size=8,
+        batch_size=32,
+        steps=40,
+        eval_every=20,
+        eval_batch_size=64,
+        tuning_seeds=(100,),
+        evaluation_seeds=(0, 1, 2, 3, 4),
+        solved_fraction=0.01,
+        test_size=256,
+    ),
     # about half an hour on 2 cores: where the models part on two tasks
-    "cpu": Protocol("cpu", tasks=(("adding", (25, 50, 100)), ("temporal_order", (50, 100))),
-                    models=MODELS, hidden_size=32, batch_size=64, steps=2000, eval_every=100,
-                    eval_batch_size=512, tuning_seeds=(100, 101), evaluation_seeds=(0, 1, 2, 3, 4),
-                    solved_fraction=0.01, test_size=2000),
+    "cpu": Protocol(
+        "cpu",
+        tasks=(("adding", (25, 50, 100)), ("temporal_order", (50, 100))),
+        models=MODELS,
+        hidden_size=32,
+        batch_size=64,
+        steps=2000,
+        eval_every=100,
+        eval_batch_size=512,
+        tuning_seeds=(100, 101),
+        evaluation_seeds=(0, 1, 2, 3, 4),
+        solved_fraction=0.01,
+        test_size=2000,
+    ),
 }
 
 GATE_VARIANTS = (
     Model("LSTM", "lstm", grid="lr", forget_bias=LSTM_FORGET_BIAS),
-    *(Model(f"no {gate} gate", "lstm", grid="lr", forget_bias=LSTM_FORGET_BIAS, without_gate=gate)
-      for gate in ("forget", "input", "output")),
+    *(
+        Model(f"no {gate} gate", "lstm", grid="lr", forget_bias=LSTM_FORGET_BIAS, without_gate=gate)
+        for gate in ("forget", "input", "output")
+    ),
 )
-BIAS_VARIANTS = (Model("LSTM, forget bias 0", "lstm", grid="lr", forget_bias=0.0),
-                 Model("LSTM, forget bias 1", "lstm", grid="lr", forget_bias=1.0),
-                 Model("LSTM, forget bias 3", "lstm", grid="lr", forget_bias=3.0),
-                 Model("LSTM, chrono", "lstm", grid="lr", chrono=True))
+BIAS_VARIANTS = (
+    Model("LSTM, forget bias 0", "lstm", grid="lr", forget_bias=0.0),
+    Model("LSTM, forget bias 1", "lstm", grid="lr", forget_bias=1.0),
+    Model("LSTM, forget bias 3", "lstm", grid="lr", forget_bias=3.0),
+    Model("LSTM, chrono", "lstm", grid="lr", chrono=True),
+)
 
 
 def _mechanisms(base: Protocol, long: int, order_short: int, order_long: int) -> tuple[Protocol, ...]:
@@ -145,19 +196,39 @@ def _mechanisms(base: Protocol, long: int, order_short: int, order_long: int) ->
     LSTM and RNN part; ``order_short`` / ``order_long``: temporal-order lags where every LSTM
     recipe solves / where the recipes part. Sized so that the lag study and this one together
     take under an hour on 2 cores."""
+
     def part(experiment: str, tasks, models, reference: str, **options) -> Protocol:
-        return replace(base, name=f"{base.name}-mechanisms", experiment=experiment, tasks=tasks,
-                       models=models, reference=reference, **options)
+        return replace(
+            base,
+            name=f"{base.name}-mechanisms",
+            experiment=experiment,
+            tasks=tasks,
+            models=models,
+            reference=reference,
+            **options,
+        )
+
     return (
         part("gru", (("adding", (long,)),), (Model("LSTM", "lstm"), Model("GRU", "gru")), "LSTM"),
         part("gates", (("adding", (long,)), ("temporal_order", (order_short,))), GATE_VARIANTS, "LSTM"),
         part("forget bias", (("temporal_order", (order_long,)),), BIAS_VARIANTS, "LSTM, forget bias 1"),
-        part("clipping", (("adding", (long,)),),
-             (Model("RNN, clipped at 1", "rnn", grid="lr"), Model("RNN, no clipping", "rnn", grid="lr", clip=None)),
-             "RNN, clipped at 1"),
-        part("lengths", (("adding", (long,)),),
-             (Model("LSTM, packed", "lstm"), Model("LSTM, lengths ignored", "lstm", ignore_lengths=True),
-              Model("RNN, packed", "rnn")), "LSTM, packed", shortest_fraction=0.2),
+        part(
+            "clipping",
+            (("adding", (long,)),),
+            (Model("RNN, clipped at 1", "rnn", grid="lr"), Model("RNN, no clipping", "rnn", grid="lr", clip=None)),
+            "RNN, clipped at 1",
+        ),
+        part(
+            "lengths",
+            (("adding", (long,)),),
+            (
+                Model("LSTM, packed", "lstm"),
+                Model("LSTM, lengths ignored", "lstm", ignore_lengths=True),
+                Model("RNN, packed", "rnn"),
+            ),
+            "LSTM, packed",
+            shortest_fraction=0.2,
+        ),
     )
 
 
@@ -182,14 +253,28 @@ def _width(protocol: Protocol, model: Model, task_name: str, lag: int) -> int:
     return width_for_budget(model.kind, task.input_size, task.output_size, parameter_count(lstm))
 
 
-def _spec(protocol: Protocol, model: Model, width: int, task: str, lag: int, seed: int,
-          config: Configuration) -> RunSpec:
-    return RunSpec(model.label, model.kind, task, lag, seed, width, clip=model.clip,
-                   forget_bias=model.forget_bias if config.forget_bias is None else config.forget_bias,
-                   chrono=config.chrono or model.chrono, without_gate=model.without_gate, lr=config.lr,
-                   recurrent_init=config.recurrent_init, solved_fraction=protocol.solved_fraction,
-                   test_size=protocol.test_size, config=config.name, min_length=protocol.min_length(lag),
-                   ignore_lengths=model.ignore_lengths)
+def _spec(
+    protocol: Protocol, model: Model, width: int, task: str, lag: int, seed: int, config: Configuration
+) -> RunSpec:
+    return RunSpec(
+        model.label,
+        model.kind,
+        task,
+        lag,
+        seed,
+        width,
+        clip=model.clip,
+        forget_bias=model.forget_bias if config.forget_bias is None else config.forget_bias,
+        chrono=config.chrono or model.chrono,
+        without_gate=model.without_gate,
+        lr=config.lr,
+        recurrent_init=config.recurrent_init,
+        solved_fraction=protocol.solved_fraction,
+        test_size=protocol.test_size,
+        config=config.name,
+        min_length=protocol.min_length(lag),
+        ignore_lengths=model.ignore_lengths,
+    )
 
 
 def _cells(protocol: Protocol):
@@ -201,9 +286,12 @@ def _cells(protocol: Protocol):
 
 def tuning_specs(protocol: Protocol) -> list[RunSpec]:
     """Every configuration of each model's grid, on every tuning seed, at every task and lag."""
-    return [_spec(protocol, model, width, task, lag, seed, config)
-            for task, lag, model, width in _cells(protocol)
-            for config in GRIDS[model.grid_name] for seed in protocol.tuning_seeds]
+    return [
+        _spec(protocol, model, width, task, lag, seed, config)
+        for task, lag, model, width in _cells(protocol)
+        for config in GRIDS[model.grid_name]
+        for seed in protocol.tuning_seeds
+    ]
 
 
 def _relative(row: dict) -> float:
@@ -213,11 +301,13 @@ def _relative(row: dict) -> float:
 def choose(tuning_rows: list[dict], grid_name: str) -> Configuration:
     """The configuration of grid ``grid_name`` whose tuning runs solved most often (ties: lower
     median held-out loss / baseline, then the grid's order)."""
+
     def score(config: Configuration) -> tuple:
         runs = [row for row in tuning_rows if row["config"] == config.name]
         if not runs:
             raise ValueError(f"no tuning runs of configuration {config.name!r}")
         return (-sum(row["solved"] for row in runs), statistics.median(map(_relative, runs)))
+
     grid = GRIDS[grid_name]
     return min(grid, key=lambda config: (*score(config), grid.index(config)))
 
@@ -236,8 +326,7 @@ def evaluation_specs(protocol: Protocol, tuning_rows: list[dict]) -> list[RunSpe
     """For each task, lag and model: the chosen configuration on every evaluation seed."""
     specs = []
     for task, lag, model, width in _cells(protocol):
-        mine = [row for row in tuning_rows
-                if _key(row) == (protocol.experiment, task, lag, model.label)]
+        mine = [row for row in tuning_rows if _key(row) == (protocol.experiment, task, lag, model.label)]
         config = choose(mine, model.grid_name)
         specs += [_spec(protocol, model, width, task, lag, seed, config) for seed in protocol.evaluation_seeds]
     return specs
@@ -257,19 +346,31 @@ def summarise(rows: list[dict]) -> list[dict]:
         low, high = stats.wilson_interval(solved, len(runs))
         steps = sorted(row["solved_at"] for row in runs if row["test_solved"] and row["solved_at"])
         norms = [row["max_grad_norm"] for row in runs if row["max_grad_norm"] is not None]
-        summary.append({
-            "experiment": experiment, "task": task, "lag": lag, "model": label, "config": runs[0]["config"],
-            "parameters": runs[0]["parameters"], "hidden_size": runs[0]["hidden_size"],
-            "solved": solved, "seeds": len(runs), "rate": solved / len(runs), "interval": [low, high],
-            "solved_fraction": runs[0]["solved_threshold"] / runs[0]["baseline"],
-            "relative_loss": [row["test_relative_loss"] for row in runs],
-            "median_steps_to_solve": statistics.median(steps) if steps else None,
-            "diverged": sum(row["status"] == "diverged" for row in runs),
-            "median_max_grad_norm": statistics.median(norms) if norms else None,
-            "tuning": {config: sum(r["solved"] for r in tuning if r["config"] == config)
-                       for config in dict.fromkeys(r["config"] for r in tuning)},
-            "tuning_runs": len(tuning),
-        })
+        summary.append(
+            {
+                "experiment": experiment,
+                "task": task,
+                "lag": lag,
+                "model": label,
+                "config": runs[0]["config"],
+                "parameters": runs[0]["parameters"],
+                "hidden_size": runs[0]["hidden_size"],
+                "solved": solved,
+                "seeds": len(runs),
+                "rate": solved / len(runs),
+                "interval": [low, high],
+                "solved_fraction": runs[0]["solved_threshold"] / runs[0]["baseline"],
+                "relative_loss": [row["test_relative_loss"] for row in runs],
+                "median_steps_to_solve": statistics.median(steps) if steps else None,
+                "diverged": sum(row["status"] == "diverged" for row in runs),
+                "median_max_grad_norm": statistics.median(norms) if norms else None,
+                "tuning": {
+                    config: sum(r["solved"] for r in tuning if r["config"] == config)
+                    for config in dict.fromkeys(r["config"] for r in tuning)
+                },
+                "tuning_runs": len(tuning),
+            }
+        )
     return summary
 
 
@@ -283,14 +384,27 @@ def compare(summary: list[dict], references: dict[str, str] | None = None) -> li
         better = references.get(entry["experiment"], "LSTM")
         if entry["model"] == better:
             continue
-        mine = next((e for e in summary if (e["experiment"], e["task"], e["lag"], e["model"])
-                     == (entry["experiment"], entry["task"], entry["lag"], better)), None)
+        mine = next(
+            (
+                e
+                for e in summary
+                if (e["experiment"], e["task"], e["lag"], e["model"])
+                == (entry["experiment"], entry["task"], entry["lag"], better)
+            ),
+            None,
+        )
         if mine is None:
             continue
-        found.append({"experiment": entry["experiment"], "task": entry["task"], "lag": entry["lag"],
-                      "model": better, "against": entry["model"],
-                      "p_value": stats.fisher_exact_greater(mine["solved"], mine["seeds"],
-                                                            entry["solved"], entry["seeds"])})
+        found.append(
+            {
+                "experiment": entry["experiment"],
+                "task": entry["task"],
+                "lag": entry["lag"],
+                "model": better,
+                "against": entry["model"],
+                "p_value": stats.fisher_exact_greater(mine["solved"], mine["seeds"], entry["solved"], entry["seeds"]),
+            }
+        )
     return found
 
 
@@ -305,13 +419,22 @@ def gradient_at_initialisation(protocol: Protocol, lag: int) -> list[dict]:
             for seed in protocol.evaluation_seeds:
                 spec = _spec(protocol, Model(kind.upper(), kind), protocol.hidden_size, "adding", lag, seed, config)
                 norms = gradient_norms_at_init(spec, protocol.training())["grad_h_init"]
-                found.append({"kind": kind, "init": init, "seed": seed, "lag": lag, "grad_h": norms,
-                              "kept": norms[0] / norms[-1] if norms[-1] > 0 else None})
+                found.append(
+                    {
+                        "kind": kind,
+                        "init": init,
+                        "seed": seed,
+                        "lag": lag,
+                        "grad_h": norms,
+                        "kept": norms[0] / norms[-1] if norms[-1] > 0 else None,
+                    }
+                )
     return found
 
 
-def run_study(name: str = "cpu", workers: int = 1, cache: str | None = None, progress: bool = True,
-              command: str | None = None) -> dict:
+def run_study(
+    name: str = "cpu", workers: int = 1, cache: str | None = None, progress: bool = True, command: str | None = None
+) -> dict:
     """Tune, choose, evaluate: every experiment of study ``name`` (a STUDIES key), as one result
     dict with provenance. The tuning runs of all experiments go to the workers together, then
     the evaluation runs; each row names its experiment."""
@@ -333,15 +456,25 @@ def run_study(name: str = "cpu", workers: int = 1, cache: str | None = None, pro
     evaluation = tagged(lambda part: evaluation_specs(part, tuning), "evaluation")
     rows = tuning + evaluation
     summary = summarise(rows)
-    result = {"schema": results.SCHEMA_VERSION, "experiment": "study",
-              "config": parts[0].to_dict() if len(parts) == 1 else {p.experiment: p.to_dict() for p in parts},
-              "rows": rows, "summary": summary,
-              "comparisons": compare(summary, {part.experiment: part.reference for part in parts})}
+    result = {
+        "schema": results.SCHEMA_VERSION,
+        "experiment": "study",
+        "config": parts[0].to_dict() if len(parts) == 1 else {p.experiment: p.to_dict() for p in parts},
+        "rows": rows,
+        "summary": summary,
+        "comparisons": compare(summary, {part.experiment: part.reference for part in parts}),
+    }
     base = name.removesuffix("-mechanisms")
     if name.endswith("-mechanisms") and base in GRADIENT_LAGS:
         result["gradient_flow"] = gradient_at_initialisation(parts[0], GRADIENT_LAGS[base])
-    provenance = results.provenance(name, parts[0].device, time.perf_counter() - start,
-                                    command or f"run_study({name!r}, workers={workers})", commit, started)
+    provenance = results.provenance(
+        name,
+        parts[0].device,
+        time.perf_counter() - start,
+        command or f"run_study({name!r}, workers={workers})",
+        commit,
+        started,
+    )
     provenance["workers"] = workers
     result["provenance"] = provenance
     return result
@@ -358,8 +491,10 @@ def headline(summary: list[dict], task: str, experiment: str = "lags") -> str:
 def format_summary(summary: list[dict]) -> str:
     """The headline table: per experiment, task, lag and model, solved k/n with its 95% interval,
     the median test loss / baseline, and the configuration the tuning chose."""
-    header = (f"{'task':<15}{'T':>5}  {'model':<22}{'params':>7}{'solved':>8}{'95% interval':>15}"
-              f"{'loss/base':>11}  chosen configuration")
+    header = (
+        f"{'task':<15}{'T':>5}  {'model':<22}{'params':>7}{'solved':>8}{'95% interval':>15}"
+        f"{'loss/base':>11}  chosen configuration"
+    )
     lines = []
     for experiment in dict.fromkeys(e.get("experiment", "lags") for e in summary):
         if lines:
@@ -370,9 +505,11 @@ def format_summary(summary: list[dict]) -> str:
             losses = [v for v in e["relative_loss"] if v is not None]
             median = f"{statistics.median(losses):.3f}" if losses else "-"
             diverged = f" ({e['diverged']} diverged)" if e.get("diverged") else ""
-            lines.append(f"{e['task']:<15}{e['lag']:>5}  {e['model']:<22}{e['parameters']:>7}"
-                         f"{e['solved']:>5}/{e['seeds']:<2}{f'[{low:.2f}, {high:.2f}]':>15}{median:>11}  "
-                         f"{e['config']}{diverged}")
+            lines.append(
+                f"{e['task']:<15}{e['lag']:>5}  {e['model']:<22}{e['parameters']:>7}"
+                f"{e['solved']:>5}/{e['seeds']:<2}{f'[{low:.2f}, {high:.2f}]':>15}{median:>11}  "
+                f"{e['config']}{diverged}"
+            )
     return "\n".join(lines)
 
 
@@ -382,8 +519,10 @@ def report(experiment: str, name: str = "cpu-mechanisms") -> list[dict] | None:
     come from. Returns the experiment's summary entries, or None (saying so) when none ships."""
     shipped = results.shipped("study", name)
     if shipped is None:
-        print(f"No {name} study ships with this version: `python -m course_lstm study --protocol {name} "
-              f"--workers 2 --out course_lstm/results` makes it.")
+        print(
+            f"No {name} study ships with this version: `python -m course_lstm study --protocol {name} "
+            f"--workers 2 --out course_lstm/results` makes it."
+        )
         return None
     summary = [e for e in summarise(shipped["rows"]) if e["experiment"] == experiment]
     if not summary:
@@ -402,8 +541,12 @@ def format_gradient(flow: list[dict]) -> str:
     per model and initialisation, the median over seeds and the smallest and largest seed."""
     lag = flow[0]["lag"]
     header = f"{'model':<7}{'initialisation':<18}{'median':>10}{'smallest':>10}{'largest':>10}"
-    lines = [f"||dL/dh_0|| / ||dL/dh_T-1|| at initialisation, adding problem T = {lag}, "
-             f"{len({r['seed'] for r in flow})} seeds", header, "-" * len(header)]
+    lines = [
+        f"||dL/dh_0|| / ||dL/dh_T-1|| at initialisation, adding problem T = {lag}, "
+        f"{len({r['seed'] for r in flow})} seeds",
+        header,
+        "-" * len(header),
+    ]
     for kind, init in dict.fromkeys((r["kind"], r["init"]) for r in flow):
         kept = sorted(r["kept"] or 0.0 for r in flow if (r["kind"], r["init"]) == (kind, init))
         lines.append(f"{kind.upper():<7}{init:<18}{statistics.median(kept):>10.2g}{kept[0]:>10.2g}{kept[-1]:>10.2g}")

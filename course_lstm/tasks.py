@@ -56,9 +56,11 @@ def _check_min_length(owner: str, min_length: object, minimum: int, full_length:
     label = f"{owner} min_length"
     validation.integer(label, min_length, expected="an int or None")
     validation.integer(
-        label, min_length, minimum, full_length,
-        expected=f"between {minimum} (the shortest sequence the task can hold) and the full "
-        f"length {full_length}",
+        label,
+        min_length,
+        minimum,
+        full_length,
+        expected=f"between {minimum} (the shortest sequence the task can hold) and the full length {full_length}",
     )
 
 
@@ -109,9 +111,7 @@ class Task(abc.ABC):
         """Fraction of answers that are right on the steps that matter (None: no such notion)."""
 
     @abc.abstractmethod
-    def _generate(
-        self, lengths: Tensor, generator: torch.Generator, dtype: torch.dtype
-    ) -> tuple[Tensor, Tensor]:
+    def _generate(self, lengths: Tensor, generator: torch.Generator, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
         """Make (x, y) for sequences of ``lengths`` (N,), on the generator's device."""
 
     @property
@@ -155,14 +155,15 @@ class Task(abc.ABC):
             lengths = torch.full((batch_size,), full_length, device=generator.device)
         else:
             lengths = torch.randint(
-                self.min_length, full_length + 1, (batch_size,),
-                generator=generator, device=generator.device,
+                self.min_length,
+                full_length + 1,
+                (batch_size,),
+                generator=generator,
+                device=generator.device,
             )
         x, y = self._generate(lengths, generator, dtype)
         target = generator.device if device is None else torch.device(device)
-        return Batch(
-            x.to(target), y.to(target), None if self.min_length is None else lengths.cpu()
-        )
+        return Batch(x.to(target), y.to(target), None if self.min_length is None else lengths.cpu())
 
     def loss_fn(self, prediction: Tensor, batch: Batch) -> Tensor:
         """The task's loss, a scalar: MSE, or cross-entropy averaged over every real step.
@@ -174,7 +175,8 @@ class Task(abc.ABC):
         if self.loss == "mse":
             return F.mse_loss(prediction, target.to(prediction.dtype))
         return F.cross_entropy(
-            prediction.reshape(-1, self.output_size), target.reshape(-1),
+            prediction.reshape(-1, self.output_size),
+            target.reshape(-1),
             ignore_index=IGNORE_INDEX,
         )
 
@@ -182,10 +184,7 @@ class Task(abc.ABC):
         """Validate ``prediction`` against ``batch``; return the targets on its device."""
         validation.check_tensor("prediction", prediction)
         if not prediction.is_floating_point():
-            raise TypeError(
-                "prediction must be floating point (scores or logits), got dtype "
-                f"{prediction.dtype}"
-            )
+            raise TypeError(f"prediction must be floating point (scores or logits), got dtype {prediction.dtype}")
         n = batch.y.shape[0]
         if self.readout == "last":
             expected, layout = (n, self.output_size), "(batch, output_size)"
@@ -239,9 +238,7 @@ class AddingProblem(Task):
         error = (prediction.detach() - target).abs()
         return (error < ADDING_TOLERANCE).float().mean().item()
 
-    def _generate(
-        self, lengths: Tensor, generator: torch.Generator, dtype: torch.dtype
-    ) -> tuple[Tensor, Tensor]:
+    def _generate(self, lengths: Tensor, generator: torch.Generator, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
         n, full_length = lengths.shape[0], self.length
         half = lengths // 2
         first = _uniform_int(torch.zeros_like(half), half, generator)
@@ -319,14 +316,10 @@ class CopyMemory(Task):
         correct = prediction.detach().argmax(dim=-1) == target
         return correct[recall].float().mean().item()
 
-    def _generate(
-        self, lengths: Tensor, generator: torch.Generator, dtype: torch.dtype
-    ) -> tuple[Tensor, Tensor]:
+    def _generate(self, lengths: Tensor, generator: torch.Generator, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
         n, full_length, k = lengths.shape[0], self.sequence_length, self.copy_length
         device = lengths.device
-        data = torch.randint(
-            1, self.n_symbols + 1, (n, k), generator=generator, device=device
-        )
+        data = torch.randint(1, self.n_symbols + 1, (n, k), generator=generator, device=device)
         _, real = _steps(lengths, full_length)
         tokens = torch.full((n, full_length), self.blank, device=device)
         tokens[:, :k] = data
@@ -383,9 +376,7 @@ class TemporalOrder(Task):
         target = self._check_prediction(prediction, batch)
         return (prediction.detach().argmax(dim=-1) == target).float().mean().item()
 
-    def _generate(
-        self, lengths: Tensor, generator: torch.Generator, dtype: torch.dtype
-    ) -> tuple[Tensor, Tensor]:
+    def _generate(self, lengths: Tensor, generator: torch.Generator, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
         n, full_length = lengths.shape[0], self.length
         device = lengths.device
         symbol = {s: i for i, s in enumerate(self.SYMBOLS)}

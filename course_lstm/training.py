@@ -142,8 +142,12 @@ def fit(
     unless None, the threshold). A wrong type raises TypeError, a wrong value (0, NaN, inf)
     ValueError, both naming the argument and the value.
     """
-    for name, count in (("steps", steps), ("batch_size", batch_size), ("eval_every", eval_every),
-                        ("eval_batch_size", eval_batch_size)):
+    for name, count in (
+        ("steps", steps),
+        ("batch_size", batch_size),
+        ("eval_every", eval_every),
+        ("eval_batch_size", eval_batch_size),
+    ):
         _check_whole(name, count)
     _check_whole("seed", seed, positive=False)
     _check_positive("lr", lr)

@@ -36,6 +36,7 @@ def _type_error(name: str, expected: str, value: object) -> ArgumentTypeError:
 
 def _bounds(kind: str, low: float | None, high: float | None) -> str:
     """'an int from 0 to 11', 'a number of at least 0.01', ...: the expected range in words."""
+
     def text(bound: float) -> str:
         return f"{bound:g}" if isinstance(bound, float) else str(bound)
 
@@ -49,7 +50,11 @@ def _bounds(kind: str, low: float | None, high: float | None) -> str:
 
 
 def integer(
-    name: str, value: object, low: int | None = None, high: int | None = None, *,
+    name: str,
+    value: object,
+    low: int | None = None,
+    high: int | None = None,
+    *,
     expected: str | None = None,
 ) -> int:
     """``value`` if it is an int in [low, high] (either bound optional), else raise.
@@ -80,7 +85,11 @@ def non_negative_int(name: str, value: object) -> int:
 
 
 def finite_float(
-    name: str, value: object, low: float | None = None, high: float | None = None, *,
+    name: str,
+    value: object,
+    low: float | None = None,
+    high: float | None = None,
+    *,
     expected: str | None = None,
 ) -> float:
     """``value`` as a float if it is a finite real number in [low, high], else raise.
@@ -96,9 +105,7 @@ def finite_float(
         number = float(value)
     except OverflowError:  # an int beyond float's range
         number = -math.inf if value < 0 else math.inf
-    if not math.isfinite(number) or (low is not None and number < low) or (
-        high is not None and number > high
-    ):
+    if not math.isfinite(number) or (low is not None and number < low) or (high is not None and number > high):
         shown = value if type(value) in (int, float) else number  # not numpy's repr
         raise ValueError(f"{name} must be {expected}, got {shown!r}")
     return number
@@ -118,8 +125,7 @@ def one_of(name: str, value: object, choices: Sequence[T]) -> T:
     The spelling is exact: "Tanh" is not "tanh". TypeError when ``value``'s type is none of the
     choices' (1 for a string choice, True or 1.0 for an int choice), ValueError otherwise.
     """
-    words = " or ".join(map(repr, choices)) if len(choices) == 2 else (
-        "one of " + ", ".join(map(repr, choices)))
+    words = " or ".join(map(repr, choices)) if len(choices) == 2 else ("one of " + ", ".join(map(repr, choices)))
     if not any(type(value) is type(choice) for choice in choices):
         raise _type_error(name, words, value)
     for choice in choices:
@@ -192,8 +198,7 @@ def check_rank(name: str, tensor: torch.Tensor, ranks: tuple[int, ...], layout: 
     if tensor.dim() not in ranks:
         expected = " or ".join(f"{r}-D" for r in ranks)
         raise ValueError(
-            f"{name} must be {expected} {layout}, got a {tensor.dim()}-D tensor of shape "
-            f"{shape_str(tensor.shape)}"
+            f"{name} must be {expected} {layout}, got a {tensor.dim()}-D tensor of shape {shape_str(tensor.shape)}"
         )
 
 
@@ -209,9 +214,7 @@ def check_size(name: str, tensor: torch.Tensor, dim: int, expected: int, what: s
 def check_shape(name: str, tensor: torch.Tensor, expected: Sequence[int], layout: str) -> None:
     """Raise ValueError unless ``tensor`` has exactly the shape ``expected`` (no broadcasting)."""
     if tuple(tensor.shape) != tuple(expected):
-        raise ValueError(
-            f"{name} must have shape {shape_str(expected)} {layout}, got {shape_str(tensor.shape)}"
-        )
+        raise ValueError(f"{name} must have shape {shape_str(expected)} {layout}, got {shape_str(tensor.shape)}")
 
 
 def check_lengths(lengths: object, batch_size: int, max_length: int) -> torch.Tensor:
@@ -225,13 +228,9 @@ def check_lengths(lengths: object, batch_size: int, max_length: int) -> torch.Te
     if tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool:
         raise TypeError(f"lengths must be whole numbers (an integer tensor), got dtype {tensor.dtype}")
     if tensor.dim() != 1:
-        raise ValueError(
-            f"lengths must be 1-D, one length per sequence, got shape {shape_str(tensor.shape)}"
-        )
+        raise ValueError(f"lengths must be 1-D, one length per sequence, got shape {shape_str(tensor.shape)}")
     if tensor.numel() != batch_size:
-        raise ValueError(
-            f"lengths must hold one length per sequence: expected {batch_size}, got {tensor.numel()}"
-        )
+        raise ValueError(f"lengths must hold one length per sequence: expected {batch_size}, got {tensor.numel()}")
     tensor = tensor.to(device="cpu", dtype=torch.int64)
     too_short = (tensor < 1).nonzero().flatten()
     if too_short.numel():
@@ -241,7 +240,6 @@ def check_lengths(lengths: object, batch_size: int, max_length: int) -> torch.Te
     if too_long.numel():
         k = int(too_long[0])
         raise ValueError(
-            f"every length must be at most the padded sequence length {max_length}, got "
-            f"lengths[{k}] = {int(tensor[k])}"
+            f"every length must be at most the padded sequence length {max_length}, got lengths[{k}] = {int(tensor[k])}"
         )
     return tensor

@@ -40,8 +40,7 @@ KEPT_AFTER = (10, 100)
 GATE_SIZE, GRADIENT_SIZE, STEPPER_SIZE = (7.5, 4.6), (7.5, 4.2), (8.0, 7.5)
 """Each explorer's figure size in inches (at 100 dpi, pixels / 100)."""
 
-_SLIDER = {"continuous_update": False, "style": {"description_width": "11em"},
-           "layout": widgets.Layout(width="36em")}
+_SLIDER = {"continuous_update": False, "style": {"description_width": "11em"}, "layout": widgets.Layout(width="36em")}
 """Shared slider options. A figure is redrawn once the slider is released, not at every pixel
 of a drag: a queue of redraws would make the slider lag behind the hand."""
 
@@ -122,18 +121,17 @@ def _check_number(name: str, value: object, low: float, high: float) -> float:
     return validation.finite_float(name, value, low, high)
 
 
-def _slider(name: str, value: object, low: float, high: float, step: float, description: str,
-            **options: object) -> widgets.FloatSlider | widgets.IntSlider:
+def _slider(
+    name: str, value: object, low: float, high: float, step: float, description: str, **options: object
+) -> widgets.FloatSlider | widgets.IntSlider:
     """A slider over [low, high] starting at ``value``: an IntSlider when all are whole numbers.
     ValueError for a value outside the range, which the slider would clip without a word, and
     TypeError for a value of the wrong type."""
     if all(isinstance(v, int) for v in (low, high, step)):
         _check_int(name, value, low, high)
-        return widgets.IntSlider(value, min=low, max=high, step=step, description=description,
-                                 **_SLIDER, **options)
+        return widgets.IntSlider(value, min=low, max=high, step=step, description=description, **_SLIDER, **options)
     value = _check_number(name, value, low, high)
-    return widgets.FloatSlider(value, min=low, max=high, step=step, description=description,
-                               **_SLIDER, **options)
+    return widgets.FloatSlider(value, min=low, max=high, step=step, description=description, **_SLIDER, **options)
 
 
 def _check_sequence(name: object) -> str:
@@ -210,17 +208,21 @@ def gate_trace(
     gate is exactly the value given, in [0, 1]. c_t = f c_{t-1} + i g_t, h_t = o tanh(c_t). The
     run with and without the spike is one batch of N = 2.
     """
-    gates = {name: _check_number(name, value, 0, 1)
-             for name, value in (("forget", forget), ("input_gate", input_gate), ("output", output))}
+    gates = {
+        name: _check_number(name, value, 0, 1)
+        for name, value in (("forget", forget), ("input_gate", input_gate), ("output", output))
+    }
     x = input_sequence(sequence, length)
     without = x.clone()
     without[SPIKE_STEP] -= 1.0
     pair = torch.stack([x, without], dim=1).unsqueeze(-1)  # (T, N=2, I=1)
     weight_ih = torch.tensor([[0.0], [0.0], [1.0], [0.0]], dtype=torch.float64)  # (4H, I): i, f, g, o
-    logit = {name: math.log(p / (1 - p)) if 0 < p < 1 else math.copysign(math.inf, p - 0.5)
-             for name, p in gates.items()}  # sigmoid(logit) is the gate; +-inf for exactly 0 or 1
-    bias_ih = torch.tensor([logit["input_gate"], logit["forget"], 0.0, logit["output"]],
-                           dtype=torch.float64)  # (4H,): i, f, g, o
+    logit = {
+        name: math.log(p / (1 - p)) if 0 < p < 1 else math.copysign(math.inf, p - 0.5) for name, p in gates.items()
+    }  # sigmoid(logit) is the gate; +-inf for exactly 0 or 1
+    bias_ih = torch.tensor(
+        [logit["input_gate"], logit["forget"], 0.0, logit["output"]], dtype=torch.float64
+    )  # (4H,): i, f, g, o
     weight_hh = torch.zeros(4, 1, dtype=torch.float64)  # (4H, H): the gates ignore h
     h = c = torch.zeros(2, 1, dtype=torch.float64)  # (N, H)
     cs, hs = [], []
@@ -229,8 +231,15 @@ def gate_trace(
         cs.append(c[:, 0])
         hs.append(h[:, 0])
     c_all, h_all = torch.stack(cs), torch.stack(hs)  # (T, 2)
-    return GateTrace(forget=gates["forget"], input_gate=gates["input_gate"], output=gates["output"],
-                     x=x, c=c_all[:, 0], h=h_all[:, 0], spike=c_all[:, 0] - c_all[:, 1])
+    return GateTrace(
+        forget=gates["forget"],
+        input_gate=gates["input_gate"],
+        output=gates["output"],
+        x=x,
+        c=c_all[:, 0],
+        h=h_all[:, 0],
+        spike=c_all[:, 0] - c_all[:, 1],
+    )
 
 
 def gate_title(trace: GateTrace) -> str:
@@ -239,15 +248,22 @@ def gate_title(trace: GateTrace) -> str:
     if trace.kept(0) is None:
         return f"f = {trace.forget:g} (memory {tau}); the input gate is closed: nothing is written"
     left = [(k, _share(trace.kept(k))) for k in KEPT_AFTER if SPIKE_STEP + k < trace.x.shape[0]]
-    told = [f"{share} of the spike is left after {k} steps" if n == 0 else f"{share} after {k}"
-            for n, (k, share) in enumerate(left)]
+    told = [
+        f"{share} of the spike is left after {k} steps" if n == 0 else f"{share} after {k}"
+        for n, (k, share) in enumerate(left)
+    ]
     return f"f = {trace.forget:g}, memory {tau}: " + ", ".join(told)
 
 
 def draw_gate_trace(figure: Figure, trace: GateTrace) -> None:
     """Draw a ``GateTrace`` on ``figure``: the input above, c_t, h_t and the spike's share below."""
-    top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[1, 2.2], gridspec_kw=dict(
-        left=0.1, right=0.98, bottom=0.11, top=0.92, hspace=0.08))
+    top, bottom = figure.subplots(
+        2,
+        1,
+        sharex=True,
+        height_ratios=[1, 2.2],
+        gridspec_kw=dict(left=0.1, right=0.98, bottom=0.11, top=0.92, hspace=0.08),
+    )
     steps, spike = np.arange(trace.x.shape[0]), trace.spike.numpy()
     top.plot(steps, trace.x.numpy(), color="black", lw=1)
     top.set_ylabel("input $x_t$")
@@ -267,17 +283,25 @@ class GateExplorer(Explorer):
     """Sliders for the forget, input and output gates of one memory cell and a choice of input;
     shows its cell and hidden states over time (``gate_trace``, drawn by ``draw_gate_trace``)."""
 
-    def __init__(self, forget: float = 0.99, input_gate: float = 1.0, output: float = 1.0,
-                 sequence: str = "one spike", length: int = 200) -> None:
+    def __init__(
+        self,
+        forget: float = 0.99,
+        input_gate: float = 1.0,
+        output: float = 1.0,
+        sequence: str = "one spike",
+        length: int = 200,
+    ) -> None:
         controls = {
             "forget": _slider("forget", forget, 0.5, 1.0, 0.005, "forget gate f", readout_format=".3f"),
             "input_gate": _slider("input_gate", input_gate, 0.0, 1.0, 0.05, "input gate i"),
             "output": _slider("output", output, 0.0, 1.0, 0.05, "output gate o"),
-            "sequence": widgets.Dropdown(value=_check_sequence(sequence), options=SEQUENCES,
-                                         description="input", style=_SLIDER["style"]),
+            "sequence": widgets.Dropdown(
+                value=_check_sequence(sequence), options=SEQUENCES, description="input", style=_SLIDER["style"]
+            ),
         }
-        super().__init__(controls, lambda **values: gate_trace(**values, length=length),
-                         draw_gate_trace, figsize=GATE_SIZE)
+        super().__init__(
+            controls, lambda **values: gate_trace(**values, length=length), draw_gate_trace, figsize=GATE_SIZE
+        )
 
 
 # --- The gradient-flow explorer: ||dL/dh_t|| for an RNN and an LSTM -------------------------
@@ -333,39 +357,53 @@ def gradient_flow(
             if kind == "lstm":
                 set_forget_bias(model.core, forget_bias)
             norms[kind] = gradient_through_time(model, task, batch).h
-    return GradientComparison(scale=float(scale), forget_bias=float(forget_bias),
-                              distance=distance_to_loss(length), rnn=norms["rnn"], lstm=norms["lstm"],
-                              rnn_rate=decay_rate(norms["rnn"]), lstm_rate=decay_rate(norms["lstm"]))
+    return GradientComparison(
+        scale=float(scale),
+        forget_bias=float(forget_bias),
+        distance=distance_to_loss(length),
+        rnn=norms["rnn"],
+        lstm=norms["lstm"],
+        rnn_rate=decay_rate(norms["rnn"]),
+        lstm_rate=decay_rate(norms["lstm"]),
+    )
 
 
 def draw_gradient_flow(figure: Figure, flow: GradientComparison) -> None:
     """Draw a ``GradientComparison`` on ``figure``: both norms against distance, log scale."""
     ax = figure.subplots(gridspec_kw=dict(left=0.12, right=0.98, bottom=0.12, top=0.87))
-    ax.semilogy(flow.distance.numpy(), flow.rnn.numpy(), color="tab:blue",
-                label=f"RNN: ×{flow.rnn_rate:.3f} per step")
-    ax.semilogy(flow.distance.numpy(), flow.lstm.numpy(), color="tab:orange",
-                label=f"LSTM, forget bias {flow.forget_bias:g}: ×{flow.lstm_rate:.3f} per step")
-    ax.set(xlabel="distance to the loss $T-1-t$ (steps)",
-           ylabel=r"$\|\partial L / \partial h_t\|$ (batch mean)")
+    ax.semilogy(flow.distance.numpy(), flow.rnn.numpy(), color="tab:blue", label=f"RNN: ×{flow.rnn_rate:.3f} per step")
+    ax.semilogy(
+        flow.distance.numpy(),
+        flow.lstm.numpy(),
+        color="tab:orange",
+        label=f"LSTM, forget bias {flow.forget_bias:g}: ×{flow.lstm_rate:.3f} per step",
+    )
+    ax.set(xlabel="distance to the loss $T-1-t$ (steps)", ylabel=r"$\|\partial L / \partial h_t\|$ (batch mean)")
     ax.legend(loc="best", fontsize="small")
     far = flow.distance[0].item()
-    ax.set_title(f"Scale {flow.scale:g}: {far} steps back the gradient is ×{flow.far('rnn'):.0e} (RNN) "
-                 f"and ×{flow.far('lstm'):.0e} (LSTM)\nof its size at the loss", fontsize="medium")
+    ax.set_title(
+        f"Scale {flow.scale:g}: {far} steps back the gradient is ×{flow.far('rnn'):.0e} (RNN) "
+        f"and ×{flow.far('lstm'):.0e} (LSTM)\nof its size at the loss",
+        fontsize="medium",
+    )
 
 
 class GradientFlowExplorer(Explorer):
     """Sliders for the recurrent weight scale, the LSTM's forget bias and the sequence length;
     shows ||dL/dh_t|| against distance for an RNN and an LSTM (``gradient_flow``)."""
 
-    def __init__(self, scale: float = 1.0, forget_bias: float = 1.0, length: int = 100,
-                 hidden_size: int = 16) -> None:
+    def __init__(self, scale: float = 1.0, forget_bias: float = 1.0, length: int = 100, hidden_size: int = 16) -> None:
         controls = {
             "scale": _slider("scale", scale, 0.1, 3.0, 0.05, "recurrent scale"),
             "forget_bias": _slider("forget_bias", forget_bias, -3.0, 6.0, 0.5, "LSTM forget bias"),
             "length": _slider("length", length, 10, 200, 10, "sequence length T"),
         }
-        super().__init__(controls, lambda **values: gradient_flow(**values, hidden_size=hidden_size),
-                         draw_gradient_flow, figsize=GRADIENT_SIZE)
+        super().__init__(
+            controls,
+            lambda **values: gradient_flow(**values, hidden_size=hidden_size),
+            draw_gradient_flow,
+            figsize=GRADIENT_SIZE,
+        )
 
 
 # --- The gate stepper: a trained LSTM's gates, step by step ---------------------------------
@@ -408,8 +446,9 @@ def record_steps(model: SequenceModel, batch: Batch) -> Recording:
     model: a ``SequenceModel`` with a one-layer LSTM core (readable or torch.nn's).
     """
     if not isinstance(model, SequenceModel) or model.kind != "lstm":
-        raise TypeError(f"expected a SequenceModel with an LSTM core, got "
-                        f"{getattr(model, 'kind', type(model).__name__)!r}")
+        raise TypeError(
+            f"expected a SequenceModel with an LSTM core, got {getattr(model, 'kind', type(model).__name__)!r}"
+        )
     if model.core.num_layers != 1:
         raise ValueError(f"the stepper shows one layer's gates; got num_layers={model.core.num_layers}")
     if batch.lengths is not None:
@@ -420,8 +459,12 @@ def record_steps(model: SequenceModel, batch: Batch) -> Recording:
         gates = record_gates(model.core, x)
         readout = model.head(gates.h)[..., 0]  # (N, T)
     target = batch.y[:, 0] if batch.y.dim() == 2 and batch.y.is_floating_point() else None
-    return Recording(x=x.cpu(), gates=GateRecord(*(g.cpu() for g in gates)), readout=readout.cpu(),
-                     target=None if target is None else target.cpu())
+    return Recording(
+        x=x.cpu(),
+        gates=GateRecord(*(g.cpu() for g in gates)),
+        readout=readout.cpu(),
+        target=None if target is None else target.cpu(),
+    )
 
 
 def snapshot(recording: Recording, sequence: int = 0, step: int | None = None) -> Snapshot:
@@ -439,9 +482,15 @@ def snapshot(recording: Recording, sequence: int = 0, step: int | None = None) -
     span = readout.tolist() + ([] if target is None else [target])
     margin = 0.05 * (max(span) - min(span)) + 1e-3
     return Snapshot(
-        sequence=sequence, step=step, x=recording.x[sequence],
-        i=upto(gates.i[sequence]), f=upto(gates.f[sequence]), o=upto(gates.o[sequence]),
-        c=upto(gates.c[sequence]), readout=readout.masked_fill(unread, math.nan), target=target,
+        sequence=sequence,
+        step=step,
+        x=recording.x[sequence],
+        i=upto(gates.i[sequence]),
+        f=upto(gates.f[sequence]),
+        o=upto(gates.o[sequence]),
+        c=upto(gates.c[sequence]),
+        readout=readout.masked_fill(unread, math.nan),
+        target=target,
         c_limit=max(gates.c[sequence].abs().max().item(), 1e-6),
         readout_limits=(min(span) - margin, max(span) + margin),
     )
@@ -459,16 +508,28 @@ def snapshot_title(shot: Snapshot, channel_names: tuple[str, ...] | None = None)
         x_t = "(" + ", ".join(f"{v:.2f}" for v in values.tolist()) + ")"
     gates = ", ".join(f"{name} {getattr(shot, name)[:, t].mean().item():.2f}" for name in "ifo")
     target = "" if shot.target is None else f" (target {shot.target:.2f})"
-    return (f"Sequence {shot.sequence}, step {t}: x = {x_t}; mean gates {gates}; "
-            f"answer so far {shot.readout[t].item():.2f}{target}")
+    return (
+        f"Sequence {shot.sequence}, step {t}: x = {x_t}; mean gates {gates}; "
+        f"answer so far {shot.readout[t].item():.2f}{target}"
+    )
 
 
 def draw_snapshot(figure: Figure, shot: Snapshot, channel_names: tuple[str, ...] | None = None) -> Redraw:
     """Draw a ``Snapshot``: the input, heat maps of i, f, o and c (units x steps) read so far, and
     the readout, with a cursor at the step; returns the ``Redraw`` for another snapshot of the
     same recording. Colour bars get a column of their own, so that all rows share one time axis."""
-    grid = figure.add_gridspec(6, 2, width_ratios=[60, 1], height_ratios=[1, 1, 1, 1, 1, 1.2],
-                               left=0.1, right=0.93, bottom=0.07, top=0.94, hspace=0.2, wspace=0.02)
+    grid = figure.add_gridspec(
+        6,
+        2,
+        width_ratios=[60, 1],
+        height_ratios=[1, 1, 1, 1, 1, 1.2],
+        left=0.1,
+        right=0.93,
+        bottom=0.07,
+        top=0.94,
+        hspace=0.2,
+        wspace=0.02,
+    )
     axes = [figure.add_subplot(grid[0, 0])]
     axes += [figure.add_subplot(grid[row, 0], sharex=axes[0]) for row in range(1, 6)]
     steps = np.arange(shot.x.shape[0])
@@ -479,12 +540,23 @@ def draw_snapshot(figure: Figure, shot: Snapshot, channel_names: tuple[str, ...]
     extent = (-0.5, shot.x.shape[0] - 0.5, shot.i.shape[0] - 0.5, -0.5)
     gate_map = matplotlib.colormaps["viridis"].with_extremes(bad="whitesmoke")
     cell_map = matplotlib.colormaps["RdBu_r"].with_extremes(bad="whitesmoke")
-    rows = [("i", "input $i$", gate_map, 0.0, 1.0), ("f", "forget $f$", gate_map, 0.0, 1.0),
-            ("o", "output $o$", gate_map, 0.0, 1.0), ("c", "cell $c$", cell_map, -shot.c_limit, shot.c_limit)]
+    rows = [
+        ("i", "input $i$", gate_map, 0.0, 1.0),
+        ("f", "forget $f$", gate_map, 0.0, 1.0),
+        ("o", "output $o$", gate_map, 0.0, 1.0),
+        ("c", "cell $c$", cell_map, -shot.c_limit, shot.c_limit),
+    ]
     images = {}
     for row, (name, label, colours, low, high) in enumerate(rows, start=1):
-        images[name] = axes[row].imshow(getattr(shot, name).numpy(), aspect="auto", cmap=colours, vmin=low,
-                                        vmax=high, extent=extent, interpolation="nearest")
+        images[name] = axes[row].imshow(
+            getattr(shot, name).numpy(),
+            aspect="auto",
+            cmap=colours,
+            vmin=low,
+            vmax=high,
+            extent=extent,
+            interpolation="nearest",
+        )
         axes[row].set_ylabel(f"{label}\nunit")
         axes[row].grid(False)
         figure.colorbar(images[name], cax=figure.add_subplot(grid[row, 1]))
@@ -522,8 +594,14 @@ class GateStepper(Explorer):
     and one for the sequence. The gates are recorded once (``record_steps``); each move only
     slices them (``snapshot``) and puts the new data into the same figure."""
 
-    def __init__(self, model: SequenceModel, batch: Batch, sequence: int = 0, step: int | None = None,
-                 channel_names: tuple[str, ...] | None = None) -> None:
+    def __init__(
+        self,
+        model: SequenceModel,
+        batch: Batch,
+        sequence: int = 0,
+        step: int | None = None,
+        channel_names: tuple[str, ...] | None = None,
+    ) -> None:
         recording = record_steps(model, batch)
         n, length, _ = recording.x.shape
         step = length - 1 if step is None else step
@@ -534,9 +612,13 @@ class GateStepper(Explorer):
         play = widgets.Play(value=step, min=0, max=length - 1, interval=400, description="play")
         widgets.jslink((play, "value"), (controls["step"], "value"))
         header = widgets.VBox([controls["sequence"], widgets.HBox([controls["step"], play])])
-        super().__init__(controls, lambda **values: snapshot(recording, **values),
-                         lambda figure, shot: draw_snapshot(figure, shot, channel_names),
-                         figsize=STEPPER_SIZE, header=header)
+        super().__init__(
+            controls,
+            lambda **values: snapshot(recording, **values),
+            lambda figure, shot: draw_snapshot(figure, shot, channel_names),
+            figsize=STEPPER_SIZE,
+            header=header,
+        )
 
 
 def gate_figure(trace: GateTrace) -> Figure:

@@ -46,9 +46,7 @@ def assert_same_outputs(ours_out, theirs_out) -> None:
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
-def assert_same_gradients(
-    ours: nn.Module, theirs: nn.Module, ours_out, theirs_out, inputs: list[Tensor]
-) -> None:
+def assert_same_gradients(ours: nn.Module, theirs: nn.Module, ours_out, theirs_out, inputs: list[Tensor]) -> None:
     """Backpropagate the same random cotangent through both and compare every gradient.
 
     ``inputs`` are leaf tensors shared by both calls (input, h0, c0); their gradients are taken
@@ -61,8 +59,6 @@ def assert_same_gradients(
     assert ours_params.keys() == theirs_params.keys()
     names = [f"input {k}" for k in range(len(inputs))] + list(ours_params)
     ours_grads = torch.autograd.grad(ours_list, [*inputs, *ours_params.values()], cotangents)
-    theirs_grads = torch.autograd.grad(
-        theirs_list, [*inputs, *(theirs_params[n] for n in ours_params)], cotangents
-    )
+    theirs_grads = torch.autograd.grad(theirs_list, [*inputs, *(theirs_params[n] for n in ours_params)], cotangents)
     for name, a, b in zip(names, ours_grads, theirs_grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12, msg=lambda m, name=name: f"{name}: {m}")

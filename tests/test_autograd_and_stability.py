@@ -34,8 +34,12 @@ def test_gradcheck_steps(step):
     H, I = 3, 2
     double = {"dtype": torch.float64, "requires_grad": True}
     x, h = torch.randn(2, I, **double), torch.randn(2, H, **double)
-    weights = [torch.randn(gates * H, I, **double), torch.randn(gates * H, H, **double),
-               torch.randn(gates * H, **double), torch.randn(gates * H, **double)]
+    weights = [
+        torch.randn(gates * H, I, **double),
+        torch.randn(gates * H, H, **double),
+        torch.randn(gates * H, **double),
+        torch.randn(gates * H, **double),
+    ]
     state = [h, torch.randn(2, H, **double)] if step is lstm_step else [h]
 
     def run(*args):
@@ -69,7 +73,7 @@ def test_packed_final_state_is_state_at_true_length(model_cls):
     h_n = final[0] if isinstance(final, tuple) else final
     padded_output, _ = model(x)
     for n, length in enumerate(lengths.tolist()):
-        _, alone = model(x[n:n + 1, :length])
+        _, alone = model(x[n : n + 1, :length])
         alone_h = alone[0] if isinstance(alone, tuple) else alone
         torch.testing.assert_close(h_n[:, n], alone_h[:, 0])
     # the padded run's output at each true length is the packed run's final h

@@ -215,8 +215,16 @@ def test_bool_check_matches_torch(name, argument):
 @pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU"])
 def test_torch_keywords_at_their_defaults_are_accepted(name):
     extra = {"proj_size": 0} if name == "LSTM" else {}
-    options = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0,
-               "bidirectional": False, "device": "cpu", "dtype": torch.float64, **extra}
+    options = {
+        "num_layers": 1,
+        "bias": True,
+        "batch_first": False,
+        "dropout": 0.0,
+        "bidirectional": False,
+        "device": "cpu",
+        "dtype": torch.float64,
+        **extra,
+    }
     ours, theirs = getattr(course_lstm, name)(3, 4, **options), getattr(nn, name)(3, 4, **options)
     assert ours.bidirectional is False and ours.weight_ih_l0.dtype == torch.float64
     assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
@@ -262,8 +270,7 @@ def test_cells_refuse_hidden_size_zero(model_cls):
 N, I, H = 3, 2, 5
 
 
-def step_arguments(step, *, gates=None, x=(N, I), h=(N, H), c=(N, H), ih=None, hh=None, bias=None,
-                   dtype=torch.float64):
+def step_arguments(step, *, gates=None, x=(N, I), h=(N, H), c=(N, H), ih=None, hh=None, bias=None, dtype=torch.float64):
     """Arguments of a valid call to ``step``, with any shape replaced."""
     g = gates or {rnn_step: 1, lstm_step: 4, gru_step: 3}[step]
     ih, hh, bias = ih or (g * H, I), hh or (g * H, H), bias or (g * H,)

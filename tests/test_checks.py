@@ -13,9 +13,7 @@ def test_reference_passes(name):
     assert verdict and verdict.message.startswith("Correct:")
 
 
-@pytest.mark.parametrize(
-    ("name", "hint"), [(name, hint) for name, ex in EXERCISES.items() for hint in ex.mistakes]
-)
+@pytest.mark.parametrize(("name", "hint"), [(name, hint) for name, ex in EXERCISES.items() for hint in ex.mistakes])
 def test_each_mistake_gets_its_own_hint(name, hint):
     verdict = check(name, EXERCISES[name].mistakes[hint])
     assert not verdict

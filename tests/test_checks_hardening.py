@@ -194,11 +194,14 @@ class HostileTensor(torch.Tensor):
         raise RuntimeError("no operation allowed")
 
 
-@pytest.mark.parametrize(("name", "result"), [
-    ("lstm_step", lambda *args: BrokenTuple()),
-    ("lstm_parameter_count", lambda *args: Unprintable()),
-    ("rnn_step", lambda x, *args: torch.zeros(4, 5).as_subclass(HostileTensor)),
-])
+@pytest.mark.parametrize(
+    ("name", "result"),
+    [
+        ("lstm_step", lambda *args: BrokenTuple()),
+        ("lstm_parameter_count", lambda *args: Unprintable()),
+        ("rnn_step", lambda x, *args: torch.zeros(4, 5).as_subclass(HostileTensor)),
+    ],
+)
 def test_a_comparison_that_fails_is_a_message(name, result):
     verdict = run_check(name, result)
     assert_friendly(verdict)
@@ -250,8 +253,10 @@ def test_keyboard_interrupt_from_the_learner_is_reported():
     assert verdict.message.startswith("Interrupted")
 
 
-@pytest.mark.skipif(os.name != "posix" or threading.current_thread() is not threading.main_thread(),
-                    reason="needs POSIX signals, handled in the main thread")
+@pytest.mark.skipif(
+    os.name != "posix" or threading.current_thread() is not threading.main_thread(),
+    reason="needs POSIX signals, handled in the main thread",
+)
 def test_ctrl_c_while_waiting_is_reported():
     """The kernel's stop button sends SIGINT to the main thread, which is waiting for the learner."""
     release = threading.Event()
@@ -283,7 +288,7 @@ def test_a_list_as_the_name_is_a_message():
 def test_swapped_arguments_are_a_message():
     verdict = run_check(EXERCISES["rnn_step"].reference, "rnn_step")
     assert_friendly(verdict)
-    assert "check(\"rnn_step\", your_function)" in verdict.message
+    assert 'check("rnn_step", your_function)' in verdict.message
 
 
 # --- 7: what the learner prints -------------------------------------------------------------

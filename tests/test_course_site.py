@@ -83,8 +83,12 @@ def test_page_has_its_title_navigation_and_embedded_figures(site, number):
     for rel, href, in_nav in page.anchors:
         if in_nav:
             assert (out / href).is_file(), f"{rel} link {href} does not resolve"
-    figures = sum("image/png" in output.get("data", {})
-                  for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs)
+    figures = sum(
+        "image/png" in output.get("data", {})
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+    )
     assert len(page.images) >= figures, "a figure of the notebook is missing"
     assert all(src.startswith("data:image/png;base64,") for src in page.images), "figures embedded, not linked"
     assert build_course.WIDGET_VIEW not in (out / source.with_suffix(".html").name).read_text(encoding="utf-8")

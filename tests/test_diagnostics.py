@@ -18,8 +18,9 @@ TASKS = {"adding": AddingProblem(7), "copy": CopyMemory(lag=3, n_symbols=3, copy
 
 def make_model(kind, task, implementation="readable", hidden=4, seed=0, **options):
     torch.manual_seed(seed)
-    model = SequenceModel(kind, task.input_size, hidden, task.output_size, readout=task.readout,
-                          implementation=implementation, **options)
+    model = SequenceModel(
+        kind, task.input_size, hidden, task.output_size, readout=task.readout, implementation=implementation, **options
+    )
     return model.double()
 
 
@@ -108,8 +109,7 @@ def test_backward_recursion_with_step_jacobians(kind, task_name):
     pad = x.new_zeros(n, size * (len(zeros) - 1))
     adjoint[-1] = torch.cat([direct[:, -1], pad], dim=-1)
     for t in range(length - 2, -1, -1):
-        jacobians = [state_jacobian(core, x[k, t + 1], tuple(s[k] for s in states[t]))
-                     for k in range(n)]
+        jacobians = [state_jacobian(core, x[k, t + 1], tuple(s[k] for s in states[t])) for k in range(n)]
         through_next = torch.stack([j.T @ a for j, a in zip(jacobians, adjoint[t + 1], strict=True)])
         adjoint[t] = torch.cat([direct[:, t], pad], dim=-1) + through_next
 
@@ -118,8 +118,9 @@ def test_backward_recursion_with_step_jacobians(kind, task_name):
     torch.testing.assert_close(flow.h, mean_norm(dh), rtol=1e-9, atol=1e-14)
     if kind == "lstm":
         previous = [zeros, *states[:-1]]
-        o = torch.stack([lstm_step(x[:, t], *previous[t], *core.layer_weights(0)).gates.o
-                         for t in range(length)], dim=1)
+        o = torch.stack(
+            [lstm_step(x[:, t], *previous[t], *core.layer_weights(0)).gates.o for t in range(length)], dim=1
+        )
         c = torch.stack([s[1] for s in states], dim=1)
         dc = torch.stack([a[:, size:] for a in adjoint], dim=1) + o * (1 - c.tanh() ** 2) * dh
         torch.testing.assert_close(flow.c, mean_norm(dc), rtol=1e-9, atol=1e-14)
@@ -135,8 +136,7 @@ def test_rnn_closed_form():
         hidden, _ = model.core(batch.x)  # (N, T, H)
     closed = (1 - hidden.unsqueeze(-1) ** 2) * w_hh  # (N, T, H, H): row j scaled by 1 - h_j^2
 
-    torch.testing.assert_close(diagnostics.step_jacobians(model.core, batch.x[0]), closed[0],
-                               rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(diagnostics.step_jacobians(model.core, batch.x[0]), closed[0], rtol=1e-12, atol=1e-14)
 
     direct = direct_terms(model, task, batch, hidden)
     grads = [direct[:, -1]]
@@ -212,10 +212,9 @@ def test_products_match_jacobian_of_unrolled_map(kind, implementation):
         states = [torch.cat(state0)]  # s_{-1}, s_0, ..., s_{T-1}
         for t in range(length):
             states.append(step(states[-1], t))
-    direct = torch.stack([
-        torch.autograd.functional.jacobian(lambda s, t=t: run(s, t + 1), states[t + 1])
-        for t in range(length)
-    ])
+    direct = torch.stack(
+        [torch.autograd.functional.jacobian(lambda s, t=t: run(s, t + 1), states[t + 1]) for t in range(length)]
+    )
 
     jacobians = diagnostics.step_jacobians(core, x, state0)
     products = diagnostics.jacobian_products(jacobians)
@@ -226,14 +225,12 @@ def test_products_match_jacobian_of_unrolled_map(kind, implementation):
 
     # singular values: the square roots of the eigenvalues of P^T P, largest first
     expected = torch.linalg.eigvalsh(direct.transpose(1, 2) @ direct).clamp(min=0).sqrt().flip(-1)
-    torch.testing.assert_close(diagnostics.singular_values(products), expected,
-                               rtol=1e-7, atol=1e-7)
+    torch.testing.assert_close(diagnostics.singular_values(products), expected, rtol=1e-7, atol=1e-7)
 
     # hidden_jacobian_norms: the largest singular value of d h_{T-1} / d s_t, the first H rows
     block = direct[:, :3, :]
     top = torch.linalg.eigvalsh(block.transpose(1, 2) @ block)[:, -1].sqrt()
-    torch.testing.assert_close(diagnostics.hidden_jacobian_norms(core, x, state0), top,
-                               rtol=1e-8, atol=1e-10)
+    torch.testing.assert_close(diagnostics.hidden_jacobian_norms(core, x, state0), top, rtol=1e-8, atol=1e-10)
 
 
 # -- record_gates --------------------------------------------------------------------------
@@ -246,8 +243,7 @@ def lstm_cores():
         "readable": layers.LSTM(3, 4, batch_first=True, **options),
         "torch time-major": nn.LSTM(3, 4, **options),
     }
-    cores |= {f"without {gate}": AblatedLSTM(3, 4, without=gate, batch_first=True, **options)
-              for gate in GATES}
+    cores |= {f"without {gate}": AblatedLSTM(3, 4, without=gate, batch_first=True, **options) for gate in GATES}
     return cores
 
 
@@ -332,8 +328,7 @@ def test_bad_inputs():
 
     variable = AddingProblem(7, min_length=4)
     with pytest.raises(ValueError, match="fixed-length batch"):
-        diagnostics.gradient_through_time(make_model("lstm", variable), variable,
-                                          make_batch(variable))
+        diagnostics.gradient_through_time(make_model("lstm", variable), variable, make_batch(variable))
 
     rnn = make_model("rnn", task)
     with pytest.raises(ValueError, match="needs an LSTM core"):

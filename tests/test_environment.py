@@ -61,8 +61,11 @@ def test_environment_yml_uses_conda_forge_only():
 
 
 def test_constraints_agree_with_pyproject():
-    lines = [line for line in (ROOT / "constraints.txt").read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
+    lines = [
+        line
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     constraints = pins(lines)
     for name, version in pyproject_pins().items():
         assert constraints.get(name) == version, f"{name}: pyproject {version}, constraints {constraints.get(name)}"

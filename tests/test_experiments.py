@@ -66,12 +66,19 @@ def test_forget_bias_runs_set_the_bias():
 
 def test_success_table_counts_over_seeds():
     def row(label, seed, solved_at):
-        return {"task": "adding", "lag": 50, "label": label, "seed": seed, "parameters": 10,
-                "solved": solved_at is not None, "solved_at": solved_at, "status": "finished",
-                "final_accuracy": 0.5}
+        return {
+            "task": "adding",
+            "lag": 50,
+            "label": label,
+            "seed": seed,
+            "parameters": 10,
+            "solved": solved_at is not None,
+            "solved_at": solved_at,
+            "status": "finished",
+            "final_accuracy": 0.5,
+        }
 
-    rows = [row("LSTM", 0, 300), row("LSTM", 1, 500), row("LSTM", 2, None),
-            row("RNN", 0, None), row("RNN", 1, None)]
+    rows = [row("LSTM", 0, 300), row("LSTM", 1, 500), row("LSTM", 2, None), row("RNN", 0, None), row("RNN", 1, None)]
     table = {entry["model"]: entry for entry in experiments.success_table(rows)}
     assert table["LSTM"]["success_rate"] == pytest.approx(2 / 3)
     assert table["LSTM"]["median_steps_to_solve"] == 400  # the mean of the two middle values
@@ -80,14 +87,31 @@ def test_success_table_counts_over_seeds():
     assert "2/3" in text and "0/2" in text
 
 
-@pytest.mark.parametrize(("steps", "median", "shown"), [
-    ([100, 500], 300, " 300 "), ([100, 250], 175, " 175 "), ([100, 201], 150.5, " 150.5 "),
-    ([500, 100, 300], 300, " 300 "), ([700], 700, " 700 "),
-])
+@pytest.mark.parametrize(
+    ("steps", "median", "shown"),
+    [
+        ([100, 500], 300, " 300 "),
+        ([100, 250], 175, " 175 "),
+        ([100, 201], 150.5, " 150.5 "),
+        ([500, 100, 300], 300, " 300 "),
+        ([700], 700, " 700 "),
+    ],
+)
 def test_the_median_of_an_even_count_is_the_mean_of_the_middle_two(steps, median, shown):
-    rows = [{"task": "adding", "lag": 50, "label": "LSTM", "seed": seed, "parameters": 10,
-             "solved": True, "solved_at": at, "status": "solved", "final_accuracy": 1.0}
-            for seed, at in enumerate(steps)]
+    rows = [
+        {
+            "task": "adding",
+            "lag": 50,
+            "label": "LSTM",
+            "seed": seed,
+            "parameters": 10,
+            "solved": True,
+            "solved_at": at,
+            "status": "solved",
+            "final_accuracy": 1.0,
+        }
+        for seed, at in enumerate(steps)
+    ]
     (entry,) = experiments.success_table(rows)
     assert entry["median_steps_to_solve"] == median
     assert shown in experiments.format_table([entry]).splitlines()[2]

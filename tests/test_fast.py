@@ -33,14 +33,18 @@ def run_both(ours, theirs, case):
     unbatched = case["layout"] == "unbatched"
     shape = (L, I) if unbatched else ((N, L, I) if case["batch_first"] else (L, N, I))
     x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
-    states = [torch.randn((D, H) if unbatched else (D, N, H), dtype=torch.float64, requires_grad=True)
-              for _ in range(2)] if case["with_state"] else []
+    states = (
+        [torch.randn((D, H) if unbatched else (D, N, H), dtype=torch.float64, requires_grad=True) for _ in range(2)]
+        if case["with_state"]
+        else []
+    )
     hx = tuple(states) or None
     if case["layout"] == "packed":
         lengths = torch.randint(1, L + 1, (N,))
         # packed once for each: the two backward passes must not share the packing's graph
-        ours_in, theirs_in = (pack_padded_sequence(x, lengths, case["batch_first"], enforce_sorted=False)
-                              for _ in range(2))
+        ours_in, theirs_in = (
+            pack_padded_sequence(x, lengths, case["batch_first"], enforce_sorted=False) for _ in range(2)
+        )
     else:
         ours_in = theirs_in = x
     ours_out, theirs_out = ours(ours_in, hx), theirs(theirs_in, hx)
@@ -51,12 +55,16 @@ def run_both(ours, theirs, case):
 @st.composite
 def layer_cases(draw):
     return {
-        "input_size": draw(st.integers(1, 6)), "hidden_size": draw(st.integers(1, 6)),
-        "num_layers": draw(st.integers(1, 3)), "bias": draw(st.booleans()),
-        "batch_first": draw(st.booleans()), "seq_len": draw(st.integers(1, 7)),
+        "input_size": draw(st.integers(1, 6)),
+        "hidden_size": draw(st.integers(1, 6)),
+        "num_layers": draw(st.integers(1, 3)),
+        "bias": draw(st.booleans()),
+        "batch_first": draw(st.booleans()),
+        "seq_len": draw(st.integers(1, 7)),
         "batch": draw(st.integers(1, 5)),
         "layout": draw(st.sampled_from(["batched", "unbatched", "packed"])),
-        "with_state": draw(st.booleans()), "seed": draw(st.integers(0, 2**31 - 1)),
+        "with_state": draw(st.booleans()),
+        "seed": draw(st.integers(0, 2**31 - 1)),
     }
 
 
@@ -74,8 +82,16 @@ def test_eager_variants_match_torch(name, case):
 def test_compiled_matches_torch(layout):
     """Small on purpose: the first compilation takes seconds; later ones reuse it."""
     torch.manual_seed(1)
-    case = {"input_size": 3, "hidden_size": 4, "num_layers": 2, "seq_len": 5, "batch": 3,
-            "batch_first": layout == "packed", "layout": layout, "with_state": layout == "batched"}
+    case = {
+        "input_size": 3,
+        "hidden_size": 4,
+        "num_layers": 2,
+        "seq_len": 5,
+        "batch": 3,
+        "batch_first": layout == "packed",
+        "layout": layout,
+        "with_state": layout == "batched",
+    }
     ours, theirs = twins(fast.CompiledLSTM, 3, 4, num_layers=2, batch_first=case["batch_first"])
     run_both(ours, theirs, case)
     if shutil.which("g++"):  # the compiler torch.compile looks for first on Linux
@@ -115,10 +131,13 @@ class TestExercise:
 
 def failing_compiler(error):
     """A stand-in for torch.compile whose compiled function fails as a missing compiler does."""
+
     def compile(function, **options):
         def compiled(*args):
             raise error
+
         return compiled
+
     return compile
 
 
@@ -155,8 +174,9 @@ class TestCompileFallback:
         assert update.unavailable is None
 
     def test_compiled_lstm_still_matches_torch(self, monkeypatch):
-        monkeypatch.setattr(fast.CompiledLSTM, "compiled_update",
-                            fast.CompiledCellUpdate(failing_compiler(self.MISSING)))
+        monkeypatch.setattr(
+            fast.CompiledLSTM, "compiled_update", fast.CompiledCellUpdate(failing_compiler(self.MISSING))
+        )
         ours, theirs = twins(fast.CompiledLSTM, 3, 4)
         x = torch.randn(5, 2, 3, dtype=torch.float64)
         with pytest.warns(UserWarning, match="CompiledLSTM runs its cell update uncompiled"):
@@ -192,8 +212,9 @@ class TestGraphedOnCPU:
 
         monkeypatch.setattr(fast, "make_graphed_callables", record)
         # what is recorded does not matter here: skip the compilation, which takes seconds
-        monkeypatch.setattr(fast.CompiledLSTM, "compiled_update",
-                            fast.CompiledCellUpdate(lambda function, **options: function))
+        monkeypatch.setattr(
+            fast.CompiledLSTM, "compiled_update", fast.CompiledCellUpdate(lambda function, **options: function)
+        )
         return calls
 
     def test_records_once_per_shape_with_the_parameters(self, recorded):
@@ -236,8 +257,7 @@ def test_graphed_matches_torch_on_cuda():
 @pytest.fixture(scope="module")
 def result():
     """A quick benchmark run, shared by the tests that read it."""
-    return bench.run_bench("cpu", quick=True, variants=["readable", "hoisted", "cuda_graph"],
-                           repeats=2, warmup=1)
+    return bench.run_bench("cpu", quick=True, variants=["readable", "hoisted", "cuda_graph"], repeats=2, warmup=1)
 
 
 class TestBench:
@@ -311,18 +331,21 @@ class TestBench:
         with pytest.raises(TypeError, match=r"sizes must be a non-empty list of bench.Size"):
             bench.run_bench("cpu", sizes=size)
 
-    @pytest.mark.parametrize(("arguments", "message"), [
-        ({"device": "tpu"}, "device must be 'cpu' or 'cuda', got 'tpu'"),
-        ({"variants": ["fastest"]}, r"unknown variant\(s\) \['fastest'\]"),
-        ({"repeats": 0}, "repeats and warmup must be at least 1, got 0"),
-    ])
+    @pytest.mark.parametrize(
+        ("arguments", "message"),
+        [
+            ({"device": "tpu"}, "device must be 'cpu' or 'cuda', got 'tpu'"),
+            ({"variants": ["fastest"]}, r"unknown variant\(s\) \['fastest'\]"),
+            ({"repeats": 0}, "repeats and warmup must be at least 1, got 0"),
+        ],
+    )
     def test_bad_arguments_are_named(self, arguments, message):
         with pytest.raises(ValueError, match=message):
             bench.run_bench(**{"device": "cpu", "quick": True, **arguments})
 
     def test_cuda_without_a_gpu_says_so(self, monkeypatch):
         monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-        with pytest.raises(ValueError, match=r"torch.cuda.is_available\\(\\) is False; use --device cpu"):
+        with pytest.raises(ValueError, match=r"torch.cuda.is_available\(\) is False; use --device cpu"):
             bench.check_device("cuda")
 
     def test_command_line_writes_the_json(self, tmp_path, monkeypatch, capsys):

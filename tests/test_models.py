@@ -18,13 +18,13 @@ def _output_and_gradients(model, x):
 @pytest.mark.parametrize("gate", GATES)
 def test_a_pinned_gate_equals_the_readable_ablation(gate):
     torch.manual_seed(0)
-    fast = SequenceModel("lstm", 3, 5, 2, num_layers=2, implementation="torch", forget_bias=1.0,
-                         without_gate=gate).double()
+    fast = SequenceModel(
+        "lstm", 3, 5, 2, num_layers=2, implementation="torch", forget_bias=1.0, without_gate=gate
+    ).double()
     readable = SequenceModel("lstm", 3, 5, 2, num_layers=2, without_gate=gate).double()
     readable.load_state_dict(fast.state_dict())
     x = torch.randn(4, 7, 3, dtype=torch.float64, requires_grad=True)
-    (out_fast, grad_fast), (out_readable, grad_readable) = (
-        _output_and_gradients(m, x) for m in (fast, readable))
+    (out_fast, grad_fast), (out_readable, grad_readable) = (_output_and_gradients(m, x) for m in (fast, readable))
     torch.testing.assert_close(out_fast, out_readable, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(grad_fast, grad_readable, rtol=1e-10, atol=1e-12)
     # and not equal to the full LSTM: the pin did something
@@ -42,8 +42,17 @@ def test_the_pin_survives_the_forget_bias_and_training(gate):
     block = slice(GATE_BLOCKS[gate] * 4, (GATE_BLOCKS[gate] + 1) * 4)
     before = {name: p[block].clone() for name, p in model.core.named_parameters()}
     assert before["bias_ih_l0"].eq(PINNED_BIAS).all() and before["bias_hh_l0"].eq(0).all()
-    fit(model, make_task("adding", 10), 20, batch_size=16, lr=1e-2, eval_every=10,
-        eval_batch_size=32, progress=False, stop_when_solved=False)
+    fit(
+        model,
+        make_task("adding", 10),
+        20,
+        batch_size=16,
+        lr=1e-2,
+        eval_every=10,
+        eval_batch_size=32,
+        progress=False,
+        stop_when_solved=False,
+    )
     for name, p in model.core.named_parameters():
         assert torch.equal(p[block], before[name]), f"{name}'s pinned rows moved"
 

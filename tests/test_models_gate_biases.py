@@ -70,8 +70,12 @@ def test_every_layer_and_direction_is_found(make):
 
 def test_the_order_is_torch_nn_s_layer_then_direction():
     lstm = _bidirectional()
-    expected = [(lstm.bias_ih_l0, lstm.bias_hh_l0), (lstm.bias_ih_l0_reverse, lstm.bias_hh_l0_reverse),
-                (lstm.bias_ih_l1, lstm.bias_hh_l1), (lstm.bias_ih_l1_reverse, lstm.bias_hh_l1_reverse)]
+    expected = [
+        (lstm.bias_ih_l0, lstm.bias_hh_l0),
+        (lstm.bias_ih_l0_reverse, lstm.bias_hh_l0_reverse),
+        (lstm.bias_ih_l1, lstm.bias_hh_l1),
+        (lstm.bias_ih_l1_reverse, lstm.bias_hh_l1_reverse),
+    ]
     found = lstm_biases(lstm)
     assert len(found) == len(expected)
     for (ih, hh), (want_ih, want_hh) in zip(found, expected, strict=True):
@@ -79,12 +83,16 @@ def test_the_order_is_torch_nn_s_layer_then_direction():
 
 
 @pytest.mark.parametrize("make", NOT_LSTMS.values(), ids=NOT_LSTMS.keys())
-@pytest.mark.parametrize("helper", [
-    lstm_biases,
-    lambda m: set_forget_bias(m, 1.0),
-    lambda m: pin_gate(m, "forget"),
-    lambda m: set_chrono_bias(m, 10, torch.Generator().manual_seed(0)),
-], ids=["lstm_biases", "set_forget_bias", "pin_gate", "set_chrono_bias"])
+@pytest.mark.parametrize(
+    "helper",
+    [
+        lstm_biases,
+        lambda m: set_forget_bias(m, 1.0),
+        lambda m: pin_gate(m, "forget"),
+        lambda m: set_chrono_bias(m, 10, torch.Generator().manual_seed(0)),
+    ],
+    ids=["lstm_biases", "set_forget_bias", "pin_gate", "set_chrono_bias"],
+)
 def test_what_is_not_an_lstm_is_refused_and_left_alone(make, helper):
     module = make()
     before = {name: p.detach().clone() for name, p in module.named_parameters()}
@@ -101,16 +109,26 @@ def test_a_sequence_model_is_pointed_at_its_core():
     set_forget_bias(model.core, 1.0)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: nn.LSTM(2, H, bias=False), lambda: layers.LSTM(2, H, bias=False),
-    lambda: nn.LSTMCell(2, H, bias=False), lambda: cells.LSTMCell(2, H, bias=False),
-], ids=["nn.LSTM", "course LSTM", "nn.LSTMCell", "course LSTMCell"])
-@pytest.mark.parametrize("helper", [
-    lstm_biases,
-    lambda m: set_forget_bias(m, 1.0),
-    lambda m: pin_gate(m, "forget"),
-    lambda m: set_chrono_bias(m, 10, torch.Generator().manual_seed(0)),
-], ids=["lstm_biases", "set_forget_bias", "pin_gate", "set_chrono_bias"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: nn.LSTM(2, H, bias=False),
+        lambda: layers.LSTM(2, H, bias=False),
+        lambda: nn.LSTMCell(2, H, bias=False),
+        lambda: cells.LSTMCell(2, H, bias=False),
+    ],
+    ids=["nn.LSTM", "course LSTM", "nn.LSTMCell", "course LSTMCell"],
+)
+@pytest.mark.parametrize(
+    "helper",
+    [
+        lstm_biases,
+        lambda m: set_forget_bias(m, 1.0),
+        lambda m: pin_gate(m, "forget"),
+        lambda m: set_chrono_bias(m, 10, torch.Generator().manual_seed(0)),
+    ],
+    ids=["lstm_biases", "set_forget_bias", "pin_gate", "set_chrono_bias"],
+)
 def test_an_lstm_without_biases_is_refused(make, helper):
     with pytest.raises(ValueError, match=r"bias=False"):
         helper(make())
@@ -136,8 +154,8 @@ def test_the_reverse_direction_gets_the_forget_bias():
     lstm = _bidirectional()
     set_forget_bias(lstm, 1.0)
     for layer in range(2):
-        assert getattr(lstm, f"bias_ih_l{layer}_reverse")[H:2 * H].eq(1.0).all()
-        assert getattr(lstm, f"bias_hh_l{layer}_reverse")[H:2 * H].eq(0.0).all()
+        assert getattr(lstm, f"bias_ih_l{layer}_reverse")[H : 2 * H].eq(1.0).all()
+        assert getattr(lstm, f"bias_hh_l{layer}_reverse")[H : 2 * H].eq(0.0).all()
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, "1", None, True])
@@ -172,8 +190,7 @@ def test_chrono_and_forget_bias_write_what_they_always_wrote():
     """The shipped results depend on these values: one draw per layer, in layer order."""
     for implementation in ("readable", "torch"):
         torch.manual_seed(0)
-        model = SequenceModel("lstm", 2, 5, 1, num_layers=2, implementation=implementation,
-                              forget_bias=1.0)
+        model = SequenceModel("lstm", 2, 5, 1, num_layers=2, implementation=implementation, forget_bias=1.0)
         expected = {name: p.detach().clone() for name, p in model.core.named_parameters()}
         for layer in range(2):
             assert expected[f"bias_ih_l{layer}"][5:10].eq(1.0).all()
@@ -192,11 +209,11 @@ def test_chrono_and_forget_bias_write_what_they_always_wrote():
 def test_chrono_draws_per_direction():
     lstm = _bidirectional()
     set_chrono_bias(lstm, 20, torch.Generator().manual_seed(0))
-    forward, reverse = lstm.bias_ih_l0[H:2 * H], lstm.bias_ih_l0_reverse[H:2 * H]
+    forward, reverse = lstm.bias_ih_l0[H : 2 * H], lstm.bias_ih_l0_reverse[H : 2 * H]
     assert not torch.equal(forward, reverse)
     for ih, hh in lstm_biases(lstm):
-        assert torch.equal(ih[:H], -ih[H:2 * H]) and hh[:2 * H].eq(0).all()
-        assert ((ih[H:2 * H] >= 0) & (ih[H:2 * H] <= math.log(19))).all()
+        assert torch.equal(ih[:H], -ih[H : 2 * H]) and hh[: 2 * H].eq(0).all()
+        assert ((ih[H : 2 * H] >= 0) & (ih[H : 2 * H] <= math.log(19))).all()
 
 
 @pytest.mark.parametrize("max_lag", [2, 2.5, "10"])

@@ -18,8 +18,11 @@ def test_compare_reads_the_same_whether_or_not_the_kernels_agree_bit_for_bit():
     line = "x                        allclose: True   max diff < 1e-12"
     assert compare("x", a, a.clone()) == compare("x", a, a + 1e-15) == line
     single = a.float()
-    assert compare("x", single, single.clone()) == compare("x", single, single + 1e-7) == (
-        "x                        allclose: True   max diff < 1e-05")
+    assert (
+        compare("x", single, single.clone())
+        == compare("x", single, single + 1e-7)
+        == ("x                        allclose: True   max diff < 1e-05")
+    )
     assert compare("x", torch.arange(3), torch.arange(3)).endswith("allclose: True   max diff 0")
 
 

@@ -38,7 +38,8 @@ class TestNotebook:
             for output in cell.outputs:
                 assert output.output_type != "error", cell.source
                 assert not (output.output_type == "stream" and output.name == "stderr"), (
-                    f"stderr (a warning?) in a stored output:\n{cell.source}\n{output.text}")
+                    f"stderr (a warning?) in a stored output:\n{cell.source}\n{output.text}"
+                )
 
     def test_template(self, source):
         notebook = self.executed(source)
@@ -51,5 +52,6 @@ class TestNotebook:
         solutions = [c for c in notebook.cells if "solution" in c.metadata.get("tags", [])]
         assert solutions, "at least one exercise with a solution cell tagged 'solution'"
         assert all(c.source.lstrip().startswith("def ") for c in solutions), (
-            "a solution cell holds one function, so the student copy can keep its signature")
+            "a solution cell holds one function, so the student copy can keep its signature"
+        )
         assert any("check(" in c.source for c in notebook.cells if c.cell_type == "code")

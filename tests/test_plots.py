@@ -13,19 +13,36 @@ from course_lstm import experiments, plots, results
 
 def _row(label, task, lag, seed, solved, length=5):
     generator = torch.Generator().manual_seed(lag * 10 + seed + len(label) + len(task))
-    return {"label": label, "task": task, "lag": lag, "seed": seed, "solved": solved,
-            "solved_at": 100 if solved else None, "status": "solved" if solved else "finished",
-            "final_accuracy": 0.5, "parameters": 10,
-            "grad_h_init": torch.rand(length, generator=generator).tolist(),
-            "grad_h_trained": torch.rand(length, generator=generator).tolist(),
-            **({"grad_c_init": torch.rand(length, generator=generator).tolist(),
-                "grad_c_trained": torch.rand(length, generator=generator).tolist()}
-               if label == "LSTM" else {})}
+    return {
+        "label": label,
+        "task": task,
+        "lag": lag,
+        "seed": seed,
+        "solved": solved,
+        "solved_at": 100 if solved else None,
+        "status": "solved" if solved else "finished",
+        "final_accuracy": 0.5,
+        "parameters": 10,
+        "grad_h_init": torch.rand(length, generator=generator).tolist(),
+        "grad_h_trained": torch.rand(length, generator=generator).tolist(),
+        **(
+            {
+                "grad_c_init": torch.rand(length, generator=generator).tolist(),
+                "grad_c_trained": torch.rand(length, generator=generator).tolist(),
+            }
+            if label == "LSTM"
+            else {}
+        ),
+    }
 
 
-ROWS = [_row(label, task, lag, seed, solved=(label == "LSTM" or lag == 5) and seed != 2)
-        for task in ("adding", "copy") for lag in (5, 20, 80) for label in ("RNN", "LSTM")
-        for seed in range(3)]
+ROWS = [
+    _row(label, task, lag, seed, solved=(label == "LSTM" or lag == 5) and seed != 2)
+    for task in ("adding", "copy")
+    for lag in (5, 20, 80)
+    for label in ("RNN", "LSTM")
+    for seed in range(3)
+]
 
 
 def test_success_figure_plots_the_fraction_of_seeds_solved():
@@ -35,8 +52,10 @@ def test_success_figure_plots_the_fraction_of_seeds_solved():
     for ax, task in zip(axes, ("adding", "copy"), strict=True):
         for line in ax.get_lines():
             label = line.get_label().split(" (")[0]
-            expected = [sum(r["solved"] for r in ROWS if (r["task"], r["lag"], r["label"]) == (task, lag, label)) / 3
-                        for lag in (5, 20, 80)]
+            expected = [
+                sum(r["solved"] for r in ROWS if (r["task"], r["lag"], r["label"]) == (task, lag, label)) / 3
+                for lag in (5, 20, 80)
+            ]
             assert list(line.get_xdata()) == [5, 20, 80]
             assert list(line.get_ydata()) == pytest.approx(expected)
     assert any(text.get_text() == "where it ran" for text in figure.texts)
@@ -84,8 +103,7 @@ def test_a_real_result_plots_and_names_its_provenance():
 
 
 def test_accuracy_figure_plots_the_mean_over_seeds_and_chance():
-    rows = [dict(row, final_accuracy=0.1 * (row["seed"] + 1) + (0.5 if row["label"] == "LSTM" else 0))
-            for row in ROWS]
+    rows = [dict(row, final_accuracy=0.1 * (row["seed"] + 1) + (0.5 if row["label"] == "LSTM" else 0)) for row in ROWS]
     figure = plots.accuracy_figure(rows, "copy", "title", chance=1 / 8)
     lines = {line.get_label(): line for line in figure.axes[0].get_lines()}
     assert list(lines["LSTM (mean)"].get_ydata()) == pytest.approx([0.7, 0.7, 0.7])

@@ -40,15 +40,24 @@ def pairs_of(test: str) -> list[tuple[str, str, str]]:
 
 def test_comparisons_split_chains_and_skip_comprehensions_and_masks():
     assert pairs_of("0.8 < r / rho < 1.05 and all(x > 0 for x in xs) and a == b") == [
-        ("0.8", "Lt", "r / rho"), ("r / rho", "Lt", "1.05")]
+        ("0.8", "Lt", "r / rho"),
+        ("r / rho", "Lt", "1.05"),
+    ]
     assert pairs_of("delta[steps < t1].abs().max() == 0") == []
     assert pairs_of("not torch.all(x <= b) or (y > 2).all()") == [("x", "LtE", "b"), ("y", "Gt", "2")]
 
 
-@pytest.mark.parametrize("op, left, right, expected", [
-    ("Lt", 1.0, 4.0, 0.75), ("Gt", 4.0, 1.0, 0.75), ("LtE", 2.0, 2.0, 0.0), ("Lt", 3.0, 2.0, -1 / 3),
-    ("GtE", torch.tensor([3.0, 1.5]), 1.0, 1 / 3), ("Lt", "a", "b", None),
-])
+@pytest.mark.parametrize(
+    "op, left, right, expected",
+    [
+        ("Lt", 1.0, 4.0, 0.75),
+        ("Gt", 4.0, 1.0, 0.75),
+        ("LtE", 2.0, 2.0, 0.0),
+        ("Lt", 3.0, 2.0, -1 / 3),
+        ("GtE", torch.tensor([3.0, 1.5]), 1.0, 1 / 3),
+        ("Lt", "a", "b", None),
+    ],
+)
 def test_slack_is_the_relative_room_left(op, left, right, expected):
     value = assert_margins.slack(op, left, right)
     assert value == pytest.approx(expected) if expected is not None else value is None
@@ -78,8 +87,9 @@ def test_summary_maps_asserts_to_notebooks_and_keeps_the_smallest_slack(tmp_path
     (notebooks / "03_demo.py").write_text("# %%\nrate = 0.5\nassert rate < 0.6, 'rate'\n")
     for setting, values in {"default": [0.5, 0.2], "sse41": [0.1]}.items():
         path = tmp_path / f"{setting}.jsonl"
-        path.write_text("".join(json.dumps({"key": "rate < 0.6, 'rate'", "op": "Lt", "slack": v}) + "\n"
-                                for v in values))
+        path.write_text(
+            "".join(json.dumps({"key": "rate < 0.6, 'rate'", "op": "Lt", "slack": v}) + "\n" for v in values)
+        )
     rows = assert_margins.summarise({s: tmp_path / f"{s}.jsonl" for s in ("default", "sse41")}, notebooks)
     assert rows == [{"assert": "03: rate < 0.6", "slack": {"default": 0.2, "sse41": 0.1}, "min": 0.1}]
     assert "| `03: rate < 0.6` | 0.2 | 0.1 |" in assert_margins.markdown(rows, ["default", "sse41"])
@@ -88,7 +98,10 @@ def test_summary_maps_asserts_to_notebooks_and_keeps_the_smallest_slack(tmp_path
 def test_the_matrix_has_the_settings_the_course_promises():
     assert {"default", "sse41", "avx2", "threads2"} <= set(portability.SETTINGS)
     assert portability.SETTINGS["sse41"] == {
-        "ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_CBWR": "COMPATIBLE"}
+        "ATEN_CPU_CAPABILITY": "default",
+        "ONEDNN_MAX_CPU_ISA": "SSE41",
+        "MKL_CBWR": "COMPATIBLE",
+    }
     with pytest.raises(SystemExit):  # refused before anything runs
         portability.main(["--settings", "sse41,bogus"])
 

@@ -19,9 +19,15 @@ from course_lstm.experiments import RunSpec
 # --- statistics ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("k, n, expected", [
-    (0, 5, (0.0, 0.4345)), (5, 5, (0.5655, 1.0)), (3, 5, (0.2307, 0.8824)), (10, 20, (0.2993, 0.7007)),
-])
+@pytest.mark.parametrize(
+    "k, n, expected",
+    [
+        (0, 5, (0.0, 0.4345)),
+        (5, 5, (0.5655, 1.0)),
+        (3, 5, (0.2307, 0.8824)),
+        (10, 20, (0.2993, 0.7007)),
+    ],
+)
 def test_wilson_interval_matches_published_values(k, n, expected):
     low, high = stats.wilson_interval(k, n)
     assert (round(low, 4), round(high, 4)) == expected
@@ -32,8 +38,10 @@ def test_wilson_interval_covers_about_95_percent():
     rng = random.Random(0)
     for p in (0.2, 0.5):
         n, trials = 20, 4000
-        covered = sum(stats.wilson_interval(k, n)[0] <= p <= stats.wilson_interval(k, n)[1]
-                      for k in (sum(rng.random() < p for _ in range(n)) for _ in range(trials)))
+        covered = sum(
+            stats.wilson_interval(k, n)[0] <= p <= stats.wilson_interval(k, n)[1]
+            for k in (sum(rng.random() < p for _ in range(n)) for _ in range(trials))
+        )
         assert 0.92 < covered / trials < 0.99
 
 
@@ -53,8 +61,10 @@ def test_fisher_five_of_five_against_none_is_one_in_252():
     assert stats.fisher_exact_greater(5, 5, 0, 5) == pytest.approx(1 / math.comb(10, 5))
 
 
-@pytest.mark.parametrize("k, n, error", [(6, 5, ValueError), (-1, 5, ValueError), (0, 0, ValueError),
-                                         (1.0, 5, TypeError), (True, 5, TypeError)])
+@pytest.mark.parametrize(
+    "k, n, error",
+    [(6, 5, ValueError), (-1, 5, ValueError), (0, 0, ValueError), (1.0, 5, TypeError), (True, 5, TypeError)],
+)
 def test_bad_counts_are_refused(k, n, error):
     with pytest.raises(error, match="k"):
         stats.wilson_interval(k, n)
@@ -113,8 +123,7 @@ def test_choose_prefers_solving_then_a_lower_loss_then_the_grid_order():
 @pytest.fixture(scope="module")
 def small():
     profile = study.PROTOCOLS["ci"].training()
-    specs = [RunSpec("LSTM", "lstm", "adding", 5, seed, 8, forget_bias=1.0, lr=1e-2, test_size=64)
-             for seed in range(3)]
+    specs = [RunSpec("LSTM", "lstm", "adding", 5, seed, 8, forget_bias=1.0, lr=1e-2, test_size=64) for seed in range(3)]
     return profile, specs
 
 
@@ -206,10 +215,15 @@ def test_the_study_figures_show_every_model_and_refuse_a_missing_task(ci_study):
     figure = plots.study_figure(summary, "adding", "title", note="where it came from")
     _rates, losses = figure.axes
     assert [text.get_text() for text in figure.legends[0].get_texts()] == [
-        "RNN (5 seeds)", "LSTM (5 seeds)", "solved", "memoryless baseline"]
+        "RNN (5 seeds)",
+        "LSTM (5 seeds)",
+        "solved",
+        "memoryless baseline",
+    ]
     assert losses.get_yscale() == "log"
     assert study.headline(summary, "adding") == "at T = 5, solved: " + ", ".join(
-        f"{e['model']} {e['solved']}/{e['seeds']}" for e in summary)
+        f"{e['model']} {e['solved']}/{e['seeds']}" for e in summary
+    )
     plt.close(figure)
     figure = plots.budget_figure(ci_study["rows"], "adding", 5, "title")
     assert len(figure.axes[0].get_lines()) == 2
@@ -286,8 +300,13 @@ def test_the_mechanisms_study_runs_end_to_end(tmp_path, monkeypatch, capsys):
     assert experiments == {"gru", "gates", "forget bias", "clipping", "lengths"}
     assert {(r["kind"], r["init"]) for r in result["gradient_flow"]} >= {("rnn", "default W_hh"), ("lstm", "chrono")}
     assert all(r["kept"] is None or r["kept"] >= 0 for r in result["gradient_flow"])
-    assert all(c["model"] == {"forget bias": "LSTM, forget bias 1", "clipping": "RNN, clipped at 1",
-                              "lengths": "LSTM, packed"}.get(c["experiment"], "LSTM") for c in result["comparisons"])
+    assert all(
+        c["model"]
+        == {"forget bias": "LSTM, forget bias 1", "clipping": "RNN, clipped at 1", "lengths": "LSTM, packed"}.get(
+            c["experiment"], "LSTM"
+        )
+        for c in result["comparisons"]
+    )
     loaded = results.load(results.save(result, tmp_path))
     assert "experiment: lengths" in study.format_summary(loaded["summary"])
     gates = [e for e in loaded["summary"] if e["experiment"] == "gates"]

@@ -231,9 +231,7 @@ def test_solved_threshold_is_below_the_baseline() -> None:
 # --- determinism ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "task", [AddingProblem(30, min_length=5), CopyMemory(20, min_length=25), TemporalOrder(40)]
-)
+@pytest.mark.parametrize("task", [AddingProblem(30, min_length=5), CopyMemory(20, min_length=25), TemporalOrder(40)])
 def test_same_seed_same_batch_different_seed_different(task: Task) -> None:
     first, again, other = task.batch(8, gen(11)), task.batch(8, gen(11)), task.batch(8, gen(12))
     assert torch.equal(first.x, again.x) and torch.equal(first.y, again.y)
@@ -303,9 +301,7 @@ def test_temporal_order_accuracy_and_loss_of_a_perfect_guess() -> None:
 def test_registry_and_make_task() -> None:
     assert {name: cls.name for name, cls in TASKS.items()} == {name: name for name in TASKS}
     assert make_task("adding", 50) == AddingProblem(50)
-    assert make_task("copy", 30, n_symbols=4, min_length=40) == CopyMemory(
-        30, n_symbols=4, min_length=40
-    )
+    assert make_task("copy", 30, n_symbols=4, min_length=40) == CopyMemory(30, n_symbols=4, min_length=40)
     assert make_task("temporal_order", 100).sequence_length == 100
     with pytest.raises(ValueError, match=r"unknown task 'addition'.*'adding', 'copy', 'temporal"):
         make_task("addition", 10)

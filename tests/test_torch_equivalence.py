@@ -44,8 +44,11 @@ def make_inputs(case, num_states):
         shape = (N, L, I) if case["batch_first"] else (L, N, I)
     x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
     state_shape = (D, H) if unbatched else (D, N, H)
-    states = [torch.randn(state_shape, dtype=torch.float64, requires_grad=True)
-              for _ in range(num_states)] if case["with_state"] else []
+    states = (
+        [torch.randn(state_shape, dtype=torch.float64, requires_grad=True) for _ in range(num_states)]
+        if case["with_state"]
+        else []
+    )
     return x, states
 
 
@@ -75,8 +78,12 @@ def test_layer_matches_torch(name, case):
 @pytest.mark.parametrize("name", CELL_PAIRS)
 @SETTINGS
 @given(
-    input_size=st.integers(1, 6), hidden_size=st.integers(1, 6), batch=st.integers(1, 5),
-    bias=st.booleans(), batched=st.booleans(), with_state=st.booleans(),
+    input_size=st.integers(1, 6),
+    hidden_size=st.integers(1, 6),
+    batch=st.integers(1, 5),
+    bias=st.booleans(),
+    batched=st.booleans(),
+    with_state=st.booleans(),
     seed=st.integers(0, 2**31 - 1),
 )
 def test_cell_matches_torch(name, input_size, hidden_size, batch, bias, batched, with_state, seed):
@@ -84,8 +91,14 @@ def test_cell_matches_torch(name, input_size, hidden_size, batch, bias, batched,
     ours, theirs = twins(CELL_PAIRS[name], input_size, hidden_size, bias=bias)
     lead = (batch,) if batched else ()
     x = torch.randn(*lead, input_size, dtype=torch.float64, requires_grad=True)
-    states = [torch.randn(*lead, hidden_size, dtype=torch.float64, requires_grad=True)
-              for _ in range(2 if name == "LSTMCell" else 1)] if with_state else []
+    states = (
+        [
+            torch.randn(*lead, hidden_size, dtype=torch.float64, requires_grad=True)
+            for _ in range(2 if name == "LSTMCell" else 1)
+        ]
+        if with_state
+        else []
+    )
     hx = None if not states else (tuple(states) if name == "LSTMCell" else states[0])
 
     ours_out, theirs_out = ours(x, hx), theirs(x, hx)
@@ -120,8 +133,10 @@ def test_lstm_cell_gates_rebuild_its_output():
     reference.load_state_dict(cell.state_dict())
     H = 5
     f_expected = torch.sigmoid(
-        x @ reference.weight_ih[H:2 * H].T + reference.bias_ih[H:2 * H]
-        + h @ reference.weight_hh[H:2 * H].T + reference.bias_hh[H:2 * H]
+        x @ reference.weight_ih[H : 2 * H].T
+        + reference.bias_ih[H : 2 * H]
+        + h @ reference.weight_hh[H : 2 * H].T
+        + reference.bias_hh[H : 2 * H]
     )
     torch.testing.assert_close(f, f_expected)
 
@@ -157,7 +172,7 @@ def test_dropout_with_one_layer_warns_like_torch():
 @pytest.mark.parametrize("name", LAYER_PAIRS)
 def test_reset_parameters_uses_torch_bounds(name):
     model = LAYER_PAIRS[name][0](3, 16, num_layers=2)
-    bound = 16 ** -0.5
+    bound = 16**-0.5
     for parameter in model.parameters():
         assert parameter.abs().max() <= bound
         assert parameter.std() > bound / 3  # not left at zero

@@ -13,8 +13,7 @@ from course_lstm.training import TrainingDiverged, evaluate, fit
 def small_model(seed=0, kind="lstm", task=None):
     task = task or AddingProblem(8)
     torch.manual_seed(seed)
-    return SequenceModel(kind, task.input_size, 8, task.output_size, readout=task.readout,
-                         implementation="torch")
+    return SequenceModel(kind, task.input_size, 8, task.output_size, readout=task.readout, implementation="torch")
 
 
 def quick_fit(model, task=None, **options):
@@ -131,8 +130,11 @@ def test_recurrent_gain_sets_every_singular_value_of_every_gate_block():
         ({"lr": math.inf}, ValueError, "lr must be a finite positive number, got inf"),
         ({"lr": -math.inf}, ValueError, "lr must be a finite positive number, got -inf"),
         ({"lr": "1e-3"}, TypeError, "lr must be a number, got str '1e-3'"),
-        ({"clip": math.nan}, ValueError,
-         "clip must be a finite positive number, got nan; clip=None trains without clipping"),
+        (
+            {"clip": math.nan},
+            ValueError,
+            "clip must be a finite positive number, got nan; clip=None trains without clipping",
+        ),
         ({"clip": math.inf}, ValueError, r"clip must be a finite positive number, got inf; clip=None"),
         ({"clip": -1.0}, ValueError, "clip must be a positive number, got -1.0"),
         ({"steps": 2.5}, TypeError, "steps must be a whole number, got float 2.5"),
@@ -141,8 +143,7 @@ def test_recurrent_gain_sets_every_singular_value_of_every_gate_block():
         ({"eval_every": -5}, ValueError, "eval_every must be a positive whole number, got -5"),
         ({"eval_batch_size": 0}, ValueError, "eval_batch_size must be a positive whole number, got 0"),
         ({"seed": 1.5}, TypeError, "seed must be a whole number, got float 1.5"),
-        ({"solved_threshold": math.nan}, ValueError,
-         "solved_threshold must be a finite positive number, got nan"),
+        ({"solved_threshold": math.nan}, ValueError, "solved_threshold must be a finite positive number, got nan"),
     ],
 )
 def test_bad_numbers_are_refused_before_any_step(option, error, message):

@@ -31,8 +31,13 @@ from course_lstm import validation
         (validation.finite_float, -math.inf, ValueError, "size must be a finite number, got -inf"),
         (validation.finite_float, "0.1", TypeError, "size must be a finite number, got str '0.1'"),
         (validation.finite_float, True, TypeError, "got bool True"),
-        pytest.param(validation.finite_float, 10**400, ValueError, "size must be a finite number, got 1000",
-                     id="int-beyond-float"),
+        pytest.param(
+            validation.finite_float,
+            10**400,
+            ValueError,
+            "size must be a finite number, got 1000",
+            id="int-beyond-float",
+        ),
     ],
 )
 def test_scalar_checks_refuse(check, value, error, message):

@@ -54,7 +54,7 @@ def test_what_is_left_of_the_spike_is_f_to_the_k(forget):
         for k in (0, 1, 10, 100):
             # With noise the share is a difference of two cell states: exact to float64 rounding.
             tolerance = 1e-300 if sequence == "one spike" else 1e-14
-            assert trace.kept(k) == pytest.approx(forget ** k, rel=1e-9, abs=tolerance)
+            assert trace.kept(k) == pytest.approx(forget**k, rel=1e-9, abs=tolerance)
 
 
 def test_the_issue_s_claim_near_1_keeps_a_hundred_steps_near_half_loses_it_in_ten():
@@ -67,7 +67,7 @@ def test_closed_gates():
     assert nothing_written.kept(10) is None and torch.all(nothing_written.c == 0)
     assert "nothing is written" in widgets.gate_title(nothing_written)
     assert torch.all(gate_trace(output=0.0).h == 0)
-    assert torch.all(gate_trace(forget=0.0).spike[SPIKE_STEP + 1:] == 0)
+    assert torch.all(gate_trace(forget=0.0).spike[SPIKE_STEP + 1 :] == 0)
 
 
 @pytest.mark.parametrize("name", SEQUENCES)
@@ -81,16 +81,20 @@ def test_every_input_has_its_spike(name):
 
 def test_gate_title_states_the_finding():
     assert widgets.gate_title(gate_trace(forget=0.99)) == (
-        "f = 0.99, memory about 100 steps: 90% of the spike is left after 10 steps, 37% after 100")
+        "f = 0.99, memory about 100 steps: 90% of the spike is left after 10 steps, 37% after 100"
+    )
     assert "1e-03 of the spike is left after 10 steps" in widgets.gate_title(gate_trace(forget=0.5))
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"forget": 1.5}, "forget must be a number from 0 to 1, got 1.5"),
-    ({"input_gate": "open"}, "input_gate must be a number"),
-    ({"sequence": "a spike"}, "sequence must be one of 'one spike'"),
-    ({"length": 5}, "length must be a whole number at least 11, got 5"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"forget": 1.5}, "forget must be a number from 0 to 1, got 1.5"),
+        ({"input_gate": "open"}, "input_gate must be a number"),
+        ({"sequence": "a spike"}, "sequence must be one of 'one spike'"),
+        ({"length": 5}, "length must be a whole number at least 11, got 5"),
+    ],
+)
 def test_gate_trace_refuses_bad_input(kwargs, message):
     with pytest.raises(ValueError, match=message):
         gate_trace(**kwargs)
@@ -107,8 +111,9 @@ def test_gate_explorer_controls_drive_the_computation_and_the_picture():
     explorer.controls["output"].value = 0.25
     expected = gate_trace(forget=0.5, input_gate=0.5, output=0.25, sequence="spike on a steady input")
     torch.testing.assert_close(explorer.result.h, expected.h)
-    assert repr(explorer) == ("GateExplorer(forget=0.5, input_gate=0.5, output=0.25, "
-                              "sequence='spike on a steady input')")
+    assert repr(explorer) == (
+        "GateExplorer(forget=0.5, input_gate=0.5, output=0.25, sequence='spike on a steady input')"
+    )
 
 
 def test_gate_explorer_refuses_a_value_its_slider_would_clip():
@@ -159,12 +164,15 @@ def test_gradient_flow_is_seeded_and_leaves_the_global_random_state_alone():
     assert torch.equal(first.rnn, second.rnn) and torch.equal(first.lstm, second.lstm)
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"scale": 0}, "scale must be a number from 0.01 to 10, got 0"),
-    ({"forget_bias": math.nan}, "forget_bias must be a number"),
-    ({"length": 1}, "length must be a whole number from 2 to 1000, got 1"),
-    ({"length": 50.0}, "length must be a whole number"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"scale": 0}, "scale must be a number from 0.01 to 10, got 0"),
+        ({"forget_bias": math.nan}, "forget_bias must be a number"),
+        ({"length": 1}, "length must be a whole number from 2 to 1000, got 1"),
+        ({"length": 50.0}, "length must be a whole number"),
+    ],
+)
 def test_gradient_flow_refuses_bad_input(kwargs, message):
     with pytest.raises(ValueError, match=message):
         gradient_flow(**kwargs)

@@ -38,8 +38,9 @@ def comparisons(test: ast.expr) -> list[tuple[ast.expr, type, ast.expr]]:
     def walk(node: ast.AST) -> None:
         if isinstance(node, ast.Compare):
             sides = [node.left, *node.comparators]
-            found.extend((a, type(op), b) for a, op, b in zip(sides, node.ops, sides[1:], strict=False)
-                         if type(op) in ORDERINGS)
+            found.extend(
+                (a, type(op), b) for a, op, b in zip(sides, node.ops, sides[1:], strict=False) if type(op) in ORDERINGS
+            )
         elif isinstance(node, ast.BoolOp):
             for value in node.values:
                 walk(value)
@@ -68,19 +69,29 @@ class RecordAsserts(ast.NodeTransformer):
         pairs = comparisons(node.test)
         if not pairs:
             return node
-        thunks = [ast.Tuple(elts=[ast.Constant(op.__name__),
-                                  ast.Lambda(args=_no_arguments(), body=left),
-                                  ast.Lambda(args=_no_arguments(), body=right)], ctx=ast.Load())
-                  for left, op, right in pairs]
-        call = ast.Expr(ast.Call(func=ast.Name(RECORDER, ast.Load()),
-                                 args=[ast.Constant(assert_key(node)), ast.List(thunks, ast.Load())],
-                                 keywords=[]))
+        thunks = [
+            ast.Tuple(
+                elts=[
+                    ast.Constant(op.__name__),
+                    ast.Lambda(args=_no_arguments(), body=left),
+                    ast.Lambda(args=_no_arguments(), body=right),
+                ],
+                ctx=ast.Load(),
+            )
+            for left, op, right in pairs
+        ]
+        call = ast.Expr(
+            ast.Call(
+                func=ast.Name(RECORDER, ast.Load()),
+                args=[ast.Constant(assert_key(node)), ast.List(thunks, ast.Load())],
+                keywords=[],
+            )
+        )
         return [ast.copy_location(call, node), node]
 
 
 def _no_arguments() -> ast.arguments:
-    return ast.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[],
-                         kwarg=None, defaults=[])
+    return ast.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
 
 
 def slack(op: str, left, right) -> float | None:
@@ -158,8 +169,10 @@ def summarise(records: dict[str, Path], notebooks: Path) -> list[dict]:
             seen = smallest[entry["key"]].get(setting, math.inf)
             smallest[entry["key"]][setting] = min(seen, entry["slack"])
     where = asserts_in_notebooks(notebooks)
-    rows = [{"assert": where.get(key, key), "slack": per_setting, "min": min(per_setting.values())}
-            for key, per_setting in smallest.items()]
+    rows = [
+        {"assert": where.get(key, key), "slack": per_setting, "min": min(per_setting.values())}
+        for key, per_setting in smallest.items()
+    ]
     return sorted(rows, key=lambda row: (row["min"], row["assert"]))
 
 

@@ -94,15 +94,21 @@ def static_widgets(notebook: nbformat.NotebookNode) -> None:
 
 def navigation(pages: list[Page], index: int) -> str:
     """The bar on page ``index``: previous notebook, the course index, next notebook."""
+
     def link(rel: str, target: str, text: str) -> str:
         return f'<a rel="{rel}" href="{html.escape(target)}">{html.escape(text)}</a>'
 
-    previous = (link("prev", pages[index - 1].html_name, f"← {pages[index - 1].title}")
-                if index > 0 else "<span></span>")
-    following = (link("next", pages[index + 1].html_name, f"{pages[index + 1].title} →")
-                 if index + 1 < len(pages) else "<span></span>")
-    middle = (link("index", "index.html", "Course index") + " · "
-              + link("alternate", pages[index].source.name, "download this notebook"))
+    previous = link("prev", pages[index - 1].html_name, f"← {pages[index - 1].title}") if index > 0 else "<span></span>"
+    following = (
+        link("next", pages[index + 1].html_name, f"{pages[index + 1].title} →")
+        if index + 1 < len(pages)
+        else "<span></span>"
+    )
+    middle = (
+        link("index", "index.html", "Course index")
+        + " · "
+        + link("alternate", pages[index].source.name, "download this notebook")
+    )
     return f'<nav class="course-nav">{previous}<span>{middle}</span>{following}</nav>\n'
 
 
@@ -113,19 +119,31 @@ def with_navigation(page_html: str, nav: str) -> str:
     if body is None or end < body.end():
         raise ValueError("expected a full HTML page with a <body> element from nbconvert")
     head_end = page_html.find("</head>")
-    return (page_html[:head_end] + STYLE + page_html[head_end:body.end()] + "\n" + nav
-            + page_html[body.end():end] + nav + page_html[end:])
+    return (
+        page_html[:head_end]
+        + STYLE
+        + page_html[head_end : body.end()]
+        + "\n"
+        + nav
+        + page_html[body.end() : end]
+        + nav
+        + page_html[end:]
+    )
 
 
 def index_html(pages: list[Page], profile: str | None) -> str:
     """The course's front page: every notebook with its learner time and execution time."""
-    ran = (f"executed in the <code>{html.escape(profile)}</code> profile by <code>make course</code>"
-           if profile else "outputs as committed (executed in the <code>ci</code> profile)")
+    ran = (
+        f"executed in the <code>{html.escape(profile)}</code> profile by <code>make course</code>"
+        if profile
+        else "outputs as committed (executed in the <code>ci</code> profile)"
+    )
     rows = "\n".join(
         f'<tr><td><a href="{html.escape(p.html_name)}">{html.escape(p.title)}</a></td>'
         f"<td>{f'{p.minutes} min' if p.minutes else ''}</td>"
         f"<td>{f'{p.seconds:.0f} s' if p.seconds is not None else ''}</td></tr>"
-        for p in pages)
+        for p in pages
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>course-lstm</title>
 <style>body {{ font: 16px/1.5 sans-serif; max-width: 52em; margin: 2em auto; padding: 0 1em; }}
@@ -184,8 +202,7 @@ def build(sources: list[Path], out: Path, profile: str | None, timeout: int = 18
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", choices=list(PROFILES), default="ci",
-                        help="profile to execute in (default: ci)")
+    parser.add_argument("--profile", choices=list(PROFILES), default="ci", help="profile to execute in (default: ci)")
     parser.add_argument("--no-execute", action="store_true", help="render the stored outputs, execute nothing")
     parser.add_argument("--out", type=Path, default=ROOT / "_build", help="site folder (default: _build/)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds one cell may run (default: 1800)")

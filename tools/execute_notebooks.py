@@ -29,7 +29,10 @@ def run(notebook: nbformat.NotebookNode, folder: Path, timeout: int = 600) -> fl
     timing metadata (the profile comes from the environment); return the seconds it took."""
     start = time.perf_counter()
     NotebookClient(
-        notebook, timeout=timeout, kernel_name="python3", record_timing=False,
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        record_timing=False,
         resources={"metadata": {"path": str(folder)}},
     ).execute()
     return time.perf_counter() - start
@@ -53,8 +56,12 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="*", help="notebooks (.py or .ipynb); default: all")
     parser.add_argument("--profile", default="ci", help="ci (default), cpu or gpu")
-    parser.add_argument("--out", type=Path, help="write the executed notebooks here (needed "
-                        "unless the profile is ci: the committed outputs are the ci ones)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="write the executed notebooks here (needed "
+        "unless the profile is ci: the committed outputs are the ci ones)",
+    )
     args = parser.parse_args(argv)
     if args.profile != "ci" and args.out is None:
         parser.error("--out is required with a profile other than ci")

@@ -48,27 +48,35 @@ def run_setting(name: str, out: Path, workers: int, notebooks: list[str]) -> int
     records = folder / "asserts.jsonl"
     records.unlink(missing_ok=True)
     (startup / "00-assert-margins.py").write_text(
-        STARTUP.format(tools=str(ROOT / "tools"), records=str(records)), encoding="utf-8")
-    env = {**os.environ, "COURSE_LSTM_PROFILE": "ci", "OMP_NUM_THREADS": "1",
-           "IPYTHONDIR": str(ipython), **SETTINGS[name]}
+        STARTUP.format(tools=str(ROOT / "tools"), records=str(records)), encoding="utf-8"
+    )
+    env = {
+        **os.environ,
+        "COURSE_LSTM_PROFILE": "ci",
+        "OMP_NUM_THREADS": "1",
+        "IPYTHONDIR": str(ipython),
+        **SETTINGS[name],
+    }
     command = [sys.executable, "-m", "pytest", *notebooks, *NBVAL, "-q", "-p", "no:cacheprovider"]
     workers = max(1, workers // int(env.get("COURSE_LSTM_THREADS", "1")))  # no more threads than cores
     if workers > 1:
         command += ["-n", str(workers), "--dist", "loadfile"]
-    print(f"== {name}: {' '.join(f'{k}={v}' for k, v in SETTINGS[name].items()) or '(as the CPU is)'}",
-          flush=True)
+    print(f"== {name}: {' '.join(f'{k}={v}' for k, v in SETTINGS[name].items()) or '(as the CPU is)'}", flush=True)
     with open(folder / "pytest.log", "w", encoding="utf-8") as log:
         code = subprocess.call(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     tail = (folder / "pytest.log").read_text(encoding="utf-8").strip().splitlines()[-1:]
-    print(f"   {'passed' if code == 0 else 'FAILED'}: {tail[0] if tail else ''} (log: {folder / 'pytest.log'})",
-          flush=True)
+    print(
+        f"   {'passed' if code == 0 else 'FAILED'}: {tail[0] if tail else ''} (log: {folder / 'pytest.log'})",
+        flush=True,
+    )
     return code
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--settings", default="default,sse41,avx2,threads2",
-                        help=f"comma-separated, of: {', '.join(SETTINGS)}")
+    parser.add_argument(
+        "--settings", default="default,sse41,avx2,threads2", help=f"comma-separated, of: {', '.join(SETTINGS)}"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "_build" / "portability")
     parser.add_argument("--workers", type=int, default=2, help="pytest-xdist workers (one notebook each)")
     parser.add_argument("notebooks", nargs="*", default=["notebooks"])
@@ -95,10 +103,10 @@ def main(argv: list[str]) -> int:
         f"{torch.__version__}, MKL {cpu['mkl']}, oneDNN {cpu['onednn']}, commit "
         f"{commit[:12]}, started {started}, with `python tools/portability.py "
         f"--settings {args.settings}`.\n\n" + assert_margins.markdown(rows, names),
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     tight = [row for row in rows if row["min"] < 0.1]
-    print(f"{len(rows)} asserts measured; {len(tight)} with a slack under 0.1 in some setting "
-          f"(table: {report})")
+    print(f"{len(rows)} asserts measured; {len(tight)} with a slack under 0.1 in some setting (table: {report})")
     for row in tight:
         print(textwrap.shorten(f"   {row['min']:+.3f}  {row['assert']}", 110))
     if failed:
