@@ -237,7 +237,8 @@ def provenance_line(result: dict) -> str:
         if not (cpu and p["device"].startswith("CPU"))
         else (f"{cpu['cpu']} ({cpu['cpu_capability']}, {cpu['threads']} thread{'' if cpu['threads'] == 1 else 's'})")
     )
-    return f"{p['profile']} profile, {where}, torch {p['torch']}, {p['date'][:10]}, commit {p['git_commit'][:7]}"
+    commit, plus, suffix = p["git_commit"].partition("+")  # keep "+dirty": uncommitted changes say so
+    return f"{p['profile']} profile, {where}, torch {p['torch']}, {p['date'][:10]}, commit {commit[:7]}{plus}{suffix}"
 
 
 def shipped(experiment: str, profile: str = "gpu") -> dict | None:

@@ -134,3 +134,16 @@ def test_round_trip_and_the_shipped_results(tmp_path):
     assert results.load(results.save(result, tmp_path)) == result
     for path in results.SHIPPED.glob("*.json"):
         results.load(path)
+
+
+def test_the_provenance_line_keeps_a_dirty_tree_visible():
+    provenance = {
+        "profile": "cpu",
+        "device": "CPU (x86_64, 1 thread)",
+        "torch": "2.13.0+cpu",
+        "date": "2026-12-02T00:00:00+00:00",
+    }
+    clean = {"provenance": {**provenance, "git_commit": "8558353" + "0" * 33}}
+    dirty = {"provenance": {**provenance, "git_commit": "8558353" + "0" * 33 + "+dirty"}}
+    assert results.provenance_line(clean).endswith("commit 8558353")
+    assert results.provenance_line(dirty).endswith("commit 8558353+dirty")
