@@ -4,6 +4,8 @@ Recurrent cells and layers built gate by gate, interchangeable with torch.nn:
 ``from course_lstm import LSTM`` gives a layer whose ``state_dict`` loads into ``nn.LSTM``.
 """
 
+from importlib.metadata import version
+
 from course_lstm.cells import GRUCell, LSTMCell, LSTMGates, LSTMStep, RNNCell
 from course_lstm.layers import GRU, LSTM, RNN
 from course_lstm.packing import final_outputs, pack
@@ -20,4 +22,4 @@ __all__ = [
     "final_outputs",
     "pack",
 ]
-__version__ = "0.1.0"
+__version__ = version("course-lstm")  # from the installed package's metadata (pyproject.toml)

@@ -14,10 +14,12 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+from course_lstm.layout import NOTEBOOK_STEM, notebook_files
+
 SOLUTION_TAG = "solution"
 # The stub keeps a tag of its own, so tools (and the tests) can find the exercises in a student copy.
 EXERCISE_TAG = "exercise"
-NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
+NOTEBOOK_PATTERN = NOTEBOOK_STEM + ".ipynb"
 
 
 def _the_function(source: str) -> ast.FunctionDef | ast.AsyncFunctionDef:
@@ -145,7 +147,7 @@ def write_student_copies(notebooks: Path, out: Path) -> list[tuple[Path, int]]:
     if not notebooks.is_dir():
         found = "a file" if notebooks.exists() else "it does not exist"
         raise ValueError(f"expected a folder of notebooks named {NOTEBOOK_PATTERN}, got {notebooks}: {found}")
-    sources = sorted(notebooks.glob(NOTEBOOK_PATTERN))
+    sources = notebook_files(notebooks, ".ipynb")
     if not sources:
         raise ValueError(f"expected notebooks named {NOTEBOOK_PATTERN} in {notebooks}, found none")
     if out.resolve() == notebooks.resolve():

@@ -9,13 +9,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from course_lstm.layout import notebook_files
+
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = importlib.util.spec_from_file_location("build_course", ROOT / "tools" / "build_course.py")
 build_course = importlib.util.module_from_spec(SPEC)
 sys.modules["build_course"] = build_course  # dataclasses look their module up there
 SPEC.loader.exec_module(build_course)
 
-SOURCES = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+SOURCES = notebook_files(ROOT / "notebooks", ".ipynb")
 
 
 class Links(HTMLParser):

@@ -8,9 +8,11 @@ import jupytext
 import nbformat
 import pytest
 
+from course_lstm.layout import notebook_files
+
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
-EXECUTED = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+SOURCES = notebook_files(NOTEBOOKS, ".py")
+EXECUTED = notebook_files(NOTEBOOKS, ".ipynb")
 
 
 def test_every_source_has_its_executed_notebook_and_back():

@@ -13,10 +13,11 @@ from nbclient.exceptions import CellExecutionError
 
 from course_lstm import cli
 from course_lstm.checks import check
+from course_lstm.layout import notebook_files
 from course_lstm.student import EXERCISE_TAG, SOLUTION_TAG, stub_source, student_copy, write_student_copies
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+SOURCES = notebook_files(NOTEBOOKS, ".ipynb")
 
 
 def tagged(notebook, tag):

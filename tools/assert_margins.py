@@ -18,6 +18,8 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
+from course_lstm.layout import notebook_files
+
 RECORDER = "__course_lstm_record_assert__"
 ORDERINGS = {ast.Lt: -1, ast.LtE: -1, ast.Gt: 1, ast.GtE: 1}  # sign of (left - right) when it holds
 
@@ -145,7 +147,7 @@ def asserts_in_notebooks(folder: Path) -> dict[str, str]:
     import jupytext
 
     where = {}
-    for source in sorted(folder.glob("[0-9][0-9]_*.py")):
+    for source in notebook_files(folder, ".py"):
         notebook = jupytext.read(source)
         for cell in notebook.cells:
             if cell.cell_type != "code":

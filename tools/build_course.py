@@ -20,6 +20,7 @@ from nbclient.exceptions import CellExecutionError
 # needs it), it builds offline, and it adds no Sphinx dependency tree to CI's install.
 from nbconvert import HTMLExporter
 
+from course_lstm.layout import NOTEBOOK_STEM, notebook_files
 from course_lstm.profiles import ENVIRONMENT_VARIABLE, PROFILES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling script, loaded by path too
@@ -27,7 +28,7 @@ from execute_notebooks import run
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-PATTERN = "[0-9][0-9]_*.ipynb"
+PATTERN = NOTEBOOK_STEM + ".ipynb"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # Navigation bar and a marker on solution cells; nbconvert gives each cell a celltag_<tag> class.
 STYLE = """<style>
@@ -56,7 +57,7 @@ class Page:
 
 def course_notebooks(folder: Path = NOTEBOOKS) -> list[Path]:
     """The course's notebooks, NN_name.ipynb, in course order; ValueError when there are none."""
-    found = sorted(Path(folder).glob(PATTERN))
+    found = notebook_files(folder, ".ipynb")
     if not found:
         raise ValueError(f"expected notebooks named {PATTERN} in {folder}, found none")
     return found

@@ -20,6 +20,8 @@ import jupytext
 import nbformat
 from nbclient import NotebookClient
 
+from course_lstm.layout import notebook_files
+
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
@@ -68,7 +70,7 @@ def main(argv: list[str]) -> int:
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
     os.environ["COURSE_LSTM_PROFILE"] = args.profile
-    sources = [Path(p).with_suffix(".py") for p in args.paths] or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+    sources = [Path(p).with_suffix(".py") for p in args.paths] or notebook_files(NOTEBOOKS, ".py")
     for source in sources:
         print(f"{source.name:<32} {execute(source, args.out):6.1f} s  ({args.profile} profile)", flush=True)
     return 0
