@@ -241,7 +241,7 @@ def register_weights(
     """Create ``weight_ih{suffix}`` (G*H, I), ``weight_hh{suffix}`` (G*H, H) and, with ``bias``,
     ``bias_ih{suffix}``, ``bias_hh{suffix}`` (G*H,) on ``module``: torch.nn's names and shapes."""
     rows = gate_count * hidden_size
-    shapes = {"weight_ih": (rows, input_size), "weight_hh": (rows, hidden_size)}
+    shapes: dict[str, tuple[int, ...]] = {"weight_ih": (rows, input_size), "weight_hh": (rows, hidden_size)}
     if bias:
         shapes |= {"bias_ih": (rows,), "bias_hh": (rows,)}
     for name, shape in shapes.items():
@@ -270,6 +270,12 @@ class _Cell(nn.Module):
     """
 
     kind: str
+    # registered by ``register_weights``; declared so that type checkers see tensors, not the
+    # ``Tensor | Module`` of nn.Module.__getattr__
+    weight_ih: Tensor
+    weight_hh: Tensor
+    bias_ih: Tensor | None
+    bias_hh: Tensor | None
 
     def __init__(
         self,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +16,7 @@ from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
 from course_lstm import layers, validation
-from course_lstm.layers import State
+from course_lstm.layers import State, Weights
 
 COMPILER_HELP = (
     "on a CPU, torch.compile writes C++ and needs a C++ compiler: gcc or clang on Linux, the Xcode "
@@ -46,7 +47,7 @@ class FusedLSTM(layers.LSTM):
     and outputs as ``course_lstm.LSTM`` and ``nn.LSTM``.
     """
 
-    def step(self, x: Tensor, state: State, weights: Sequence[Tensor | None]) -> State:
+    def step(self, x: Tensor, state: State, weights: Weights) -> State:
         h, c = state
         weight_ih, weight_hh, bias_ih, bias_hh = weights
         gates = F.linear(x, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)  # (n, 4H)
@@ -70,7 +71,7 @@ class HoistedLSTM(FusedLSTM):
         """Unroll one layer: inputs (L, N, I), or packed data (sum of lengths, I) whose step t
         holds the first ``batch_sizes[t]`` sequences, as in ``course_lstm.LSTM``."""
         weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
-        bias = None if bias_ih is None else bias_ih + bias_hh
+        bias = None if bias_ih is None or bias_hh is None else bias_ih + bias_hh  # both or neither
         projected = F.linear(inputs, weight_ih, bias)  # (L, N, 4H) or (sum of lengths, 4H)
         # unbind/split rather than projected[t]: the backward of each indexing writes its step's
         # gradient into a fresh zero tensor of the full (L, N, 4H) size, L of them per backward.
@@ -113,7 +114,7 @@ class CompiledCellUpdate:
                 self._compiled = compiler(cell_update, fullgraph=True, dynamic=True)
             except RuntimeError as error:  # torch.compile refuses this platform or Python
                 self._give_up(error)
-        if self.unavailable is None:
+        if self.unavailable is None and self._compiled is not None:  # the latter follows from the former
             from torch._dynamo.exc import BackendCompilerFailed
 
             try:
@@ -169,7 +170,9 @@ class GraphedLSTM(CompiledLSTM):
         self._graphs = {}
         return super()._apply(fn, *args, **kwargs)
 
-    def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    def forward(
+        self, input: Tensor | PackedSequence, hx: Tensor | Sequence[Tensor] | None = None
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """input (L, N, I) ((N, L, I) with batch_first) on a CUDA device; hx: (h0, c0), each
         (D, N, H), or None for zeros. Returns (output, (h_n, c_n)), shapes as nn.LSTM's."""
         if isinstance(input, PackedSequence):
@@ -178,14 +181,17 @@ class GraphedLSTM(CompiledLSTM):
                 "lengths, which a CUDA graph cannot; use CompiledLSTM for packed sequences"
             )
         validation.check_tensor("input", input)
-        if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
-            raise TypeError(f"hx must be a pair (h0, c0) of tensors for GraphedLSTM, got {type(hx).__name__}")
+        states: tuple[Tensor, ...] = ()
+        if hx is not None:
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError(f"hx must be a pair (h0, c0) of tensors for GraphedLSTM, got {type(hx).__name__}")
+            states = tuple(hx)
         if input.device.type != "cuda":
             raise ValueError(
                 f"GraphedLSTM replays CUDA graphs and needs its input on a CUDA device, got one on "
                 f"{input.device}; on this device use CompiledLSTM (same parameters and results)"
             )
-        return self._replay((input, *(hx or ())))
+        return self._replay((input, *states))
 
     def _replay(self, args: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """Run the graph recorded for these arguments' shapes, recording it first if needed."""
@@ -209,7 +215,10 @@ class GraphedLSTM(CompiledLSTM):
             # The parameters come last in ``tensors`` so that the backward graph computes their
             # gradients; they are this module's own, which CompiledLSTM.forward reads directly.
             input, *states = tensors[:count]
-            return CompiledLSTM.forward(self, input, tuple(states) if states else None)
+            result = CompiledLSTM.forward(self, input, tuple(states) if states else None)
+            # narrower than _Recurrent.forward's type says: a padded input gives a padded output,
+            # and an LSTM's final state is the pair (h_n, c_n)
+            return cast(tuple[Tensor, tuple[Tensor, Tensor]], result)
 
         # recorded with autograd on, so one graph serves training and torch.no_grad() alike
         with torch.enable_grad():

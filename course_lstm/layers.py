@@ -35,6 +35,9 @@ from course_lstm.cells import (
 State = tuple[Tensor, ...]
 """A layer's recurrent state: ``(h,)`` for RNN and GRU, ``(h, c)`` for LSTM, each (N, H)."""
 
+Weights = tuple[Tensor, Tensor, Tensor | None, Tensor | None]
+"""One layer's ``(weight_ih, weight_hh, bias_ih, bias_hh)``, the biases None without bias."""
+
 
 def _not_in_the_course(setting: str, why: str) -> NoReturn:
     """Refuse a torch.nn option the course's layers do not implement, saying so."""
@@ -49,6 +52,9 @@ class _Recurrent(nn.Module):
 
     kind: str
     state_names: tuple[str, ...]
+    # registered by ``register_weights``; declared so that type checkers see a Tensor, not the
+    # ``Tensor | Module`` of nn.Module.__getattr__ (layers 1.. are read by ``layer_weights``)
+    weight_ih_l0: Tensor
 
     def __init__(
         self,
@@ -111,11 +117,15 @@ class _Recurrent(nn.Module):
                 text += f", {name}={getattr(self, name)}"
         return text
 
-    def layer_weights(self, layer: int) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+    def layer_weights(self, layer: int) -> Weights:
         """``(weight_ih, weight_hh, bias_ih, bias_hh)`` of one layer, biases None without bias."""
-        return tuple(getattr(self, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))  # type: ignore[return-value]
+        weight_ih: Tensor = getattr(self, f"weight_ih_l{layer}")
+        weight_hh: Tensor = getattr(self, f"weight_hh_l{layer}")
+        bias_ih: Tensor | None = getattr(self, f"bias_ih_l{layer}")
+        bias_hh: Tensor | None = getattr(self, f"bias_hh_l{layer}")
+        return weight_ih, weight_hh, bias_ih, bias_hh
 
-    def step(self, x: Tensor, state: State, weights: Sequence[Tensor | None]) -> State:
+    def step(self, x: Tensor, state: State, weights: Weights) -> State:
         """One time step: x (n, I), each state tensor (n, H) -> the new state."""
         raise NotImplementedError
 
@@ -150,6 +160,7 @@ class _Recurrent(nn.Module):
         shape = (self.num_layers, batch, self.hidden_size)
         if hx is None:
             return tuple(like.new_zeros(shape) for _ in self.state_names)
+        states: tuple[object, ...]  # each checked to be a tensor below
         if len(self.state_names) == 1:
             states = (hx,)
         elif isinstance(hx, (tuple, list)) and len(hx) == len(self.state_names):
@@ -161,9 +172,9 @@ class _Recurrent(nn.Module):
             )
         expected = (self.num_layers, self.hidden_size) if unbatched else shape
         layout = "(num_layers, hidden_size) for an unbatched input" if unbatched else "(num_layers, batch, hidden_size)"
-        checked = []
-        for name, state in zip(self.state_names, states, strict=True):
-            validation.check_tensor(name, state)
+        checked: list[Tensor] = []
+        for name, value in zip(self.state_names, states, strict=True):
+            state = validation.check_tensor(name, value)
             validation.check_like_parameters(name, state, self.weight_ih_l0)
             validation.check_shape(name, state, expected, layout)
             checked.append(state.unsqueeze(1) if unbatched else state)
@@ -203,7 +214,7 @@ class _Recurrent(nn.Module):
         sequence, batch_sizes, unbatched = self._sequence(input)
         packed = isinstance(input, PackedSequence)
         state = self._initial_state(hx, batch_sizes[0], unbatched, sequence)
-        if packed and input.sorted_indices is not None:
+        if isinstance(input, PackedSequence) and input.sorted_indices is not None:
             state = tuple(s.index_select(1, input.sorted_indices) for s in state)
 
         finals = []
@@ -216,7 +227,8 @@ class _Recurrent(nn.Module):
             finals.append(final)
         final_state = tuple(torch.stack(per_layer) for per_layer in zip(*finals, strict=True))
 
-        if packed:
+        output: Tensor | PackedSequence
+        if isinstance(input, PackedSequence):
             if input.unsorted_indices is not None:
                 final_state = tuple(s.index_select(1, input.unsorted_indices) for s in final_state)
             output = PackedSequence(layer_output, input.batch_sizes, input.sorted_indices, input.unsorted_indices)
@@ -258,7 +270,7 @@ class RNN(_Recurrent):
         extra = "" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity!r}"
         return super().extra_repr() + extra
 
-    def step(self, x: Tensor, state: State, weights: Sequence[Tensor | None]) -> State:
+    def step(self, x: Tensor, state: State, weights: Weights) -> State:
         return (_rnn(x, state[0], *weights, nonlinearity=self.nonlinearity),)
 
 
@@ -289,9 +301,10 @@ class LSTM(_Recurrent):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype)
         self.proj_size = 0
 
-    def step(self, x: Tensor, state: State, weights: Sequence[Tensor | None]) -> State:
-        h, c, _ = _lstm(x, *state, *weights)
-        return h, c
+    def step(self, x: Tensor, state: State, weights: Weights) -> State:
+        h, c = state
+        h_next, c_next, _ = _lstm(x, h, c, *weights)
+        return h_next, c_next
 
 
 class GRU(_Recurrent):
@@ -303,5 +316,5 @@ class GRU(_Recurrent):
     kind = "gru"
     state_names = ("h0",)
 
-    def step(self, x: Tensor, state: State, weights: Sequence[Tensor | None]) -> State:
+    def step(self, x: Tensor, state: State, weights: Weights) -> State:
         return (_gru(x, state[0], *weights),)
