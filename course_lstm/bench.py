@@ -157,7 +157,10 @@ class _Contender:
         output, (h_n, c_n) = self.module(self.x)
         output.sum().backward()
         measured = [output.detach().clone(), h_n.detach().clone(), c_n.detach().clone()]
-        measured += [p.grad.clone() for p in self.module.parameters()]
+        for name, parameter in self.module.named_parameters():
+            if parameter.grad is None:
+                raise RuntimeError(f"parameter {name} got no gradient from the training step")
+            measured.append(parameter.grad.clone())
         self.module.zero_grad(set_to_none=True)
         return measured
 
@@ -306,7 +309,7 @@ def _bench_size(
             continue
         contenders.append(contender)
 
-    times = {c.name: {"forward": [], "train": []} for c in contenders}
+    times: dict[str, dict[str, list[float]]] = {c.name: {"forward": [], "train": []} for c in contenders}
     for _ in range(repeats):
         for contender in contenders:
             times[contender.name]["forward"].append(time_it(contender.forward))

@@ -279,7 +279,7 @@ def record_gates(core: nn.Module, x: Tensor, state0: Sequence[Tensor] | None = N
     step uses; h and c are the layer's own ``step`` outputs.
     """
     layer = _readable(core)
-    if layer.kind != "lstm":
+    if not isinstance(layer, layers.LSTM):  # kind "lstm": layers.LSTM and its subclasses
         raise ValueError(
             f"record_gates needs an LSTM core (it records the gates i, f, g, o), got "
             f"{type(core).__name__} ({layer.kind}), which has no gates to record"

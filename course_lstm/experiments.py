@@ -18,6 +18,8 @@ from tqdm.auto import tqdm
 
 from course_lstm import diagnostics, results
 from course_lstm.models import (
+    Implementation,
+    Kind,
     LengthsIgnored,
     SequenceModel,
     parameter_count,
@@ -26,7 +28,7 @@ from course_lstm.models import (
     width_for_budget,
 )
 from course_lstm.profiles import Profile, apply_threads, get_profile
-from course_lstm.tasks import SOLVED_FRACTION, make_task
+from course_lstm.tasks import SOLVED_FRACTION, Task, make_task
 from course_lstm.training import evaluate, fit
 
 LSTM_FORGET_BIAS = 1.0
@@ -38,7 +40,7 @@ class RunSpec:
     """One training run: which model, on which task and lag, with which seed and options."""
 
     label: str  # how tables and plots name the model, e.g. "LSTM" or "RNN (equal budget)"
-    kind: str
+    kind: Kind
     task: str
     lag: int
     seed: int
@@ -47,7 +49,7 @@ class RunSpec:
     forget_bias: float | None = None
     chrono: bool = False
     without_gate: str | None = None
-    implementation: str | None = None  # None: the profile's
+    implementation: Implementation | None = None  # None: the profile's
     measure_gradients: bool = False  # record ||dL/dh_t|| (and ||dL/dc_t||) before and after
     lr: float | None = None  # None: the profile's
     recurrent_init: str | None = None  # None: PyTorch's; "orthogonal" or "identity" W_hh (RNN, GRU)
@@ -65,12 +67,15 @@ def _finite_or_none(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else value
 
 
-def _task(spec: RunSpec):
+def _task(spec: RunSpec) -> Task:
     return make_task(spec.task, spec.lag, **({} if spec.min_length is None else {"min_length": spec.min_length}))
 
 
-def build_model(spec: RunSpec, task) -> SequenceModel:
-    """The model ``spec`` describes, initialised from its seed as every run of it is."""
+def build_model(spec: RunSpec, task: Task) -> SequenceModel:
+    """The model ``spec`` describes, initialised from its seed as every run of it is; its
+    ``implementation`` must be set (``train_run`` sets it from the profile)."""
+    if spec.implementation is None:
+        raise ValueError("spec.implementation is None: set it, e.g. to the profile's (as train_run does)")
     torch.manual_seed(spec.seed)
     model_class = LengthsIgnored if spec.ignore_lengths else SequenceModel
     model = model_class(
@@ -197,6 +202,7 @@ def _seeds(profile: Profile) -> range:
 def gradient_flow(profile: Profile) -> list[RunSpec]:
     """Claim 2: how much gradient reaches each step, RNN against LSTM, on the adding problem at
     the probe lag, at initialisation and after training (rows hold the norms per step)."""
+    models: tuple[tuple[str, Kind], ...] = (("RNN", "rnn"), ("LSTM", "lstm"))
     return [
         RunSpec(
             label,
@@ -208,12 +214,12 @@ def gradient_flow(profile: Profile) -> list[RunSpec]:
             forget_bias=LSTM_FORGET_BIAS if kind == "lstm" else None,
             measure_gradients=True,
         )
-        for label, kind in (("RNN", "rnn"), ("LSTM", "lstm"))
+        for label, kind in models
         for seed in _seeds(profile)
     ]
 
 
-def _over_lags(profile: Profile, models: tuple[tuple[str, str], ...]) -> list[RunSpec]:
+def _over_lags(profile: Profile, models: tuple[tuple[str, Kind], ...]) -> list[RunSpec]:
     """Each (label, kind) of ``models`` at the same width on the adding problem at each of the
     profile's lags and the copy task at each copy lag, every seed; LSTMs with forget bias 1."""
     grid = [("adding", lag) for lag in profile.lags] + [("copy", lag) for lag in profile.copy_lags]
@@ -239,7 +245,7 @@ def equal_budget(profile: Profile) -> list[RunSpec]:
     task = make_task("adding", profile.probe_lag)
     lstm_total = SequenceModel("lstm", task.input_size, profile.hidden_size, task.output_size)
     wide = width_for_budget("rnn", task.input_size, task.output_size, parameter_count(lstm_total))
-    models = (
+    models: tuple[tuple[str, Kind, int], ...] = (
         ("LSTM", "lstm", profile.hidden_size),
         ("RNN (equal width)", "rnn", profile.hidden_size),
         ("RNN (equal budget)", "rnn", wide),

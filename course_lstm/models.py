@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -43,7 +42,7 @@ class AblatedLSTM(layers.LSTM):
     def extra_repr(self) -> str:
         return super().extra_repr() + f", without={self.without!r}"
 
-    def step(self, x: Tensor, state, weights: Sequence[Tensor | None]):
+    def step(self, x: Tensor, state: layers.State, weights: layers.Weights) -> layers.State:
         h, c = state
         i, f, g, o = lstm_step(x, h, c, *weights).gates
         ones = torch.ones_like(g)

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from course_lstm.models import Implementation
 
 ENVIRONMENT_VARIABLE = "COURSE_LSTM_PROFILE"
 THREADS_VARIABLE = "COURSE_LSTM_THREADS"  # overrides the profile's threads (the portability matrix uses 2)
@@ -34,7 +38,7 @@ class Profile:
     lr: float
     eval_every: int
     eval_batch_size: int
-    implementation: str  # "torch": nn.RNN/nn.LSTM cores, state_dict-equal to the readable ones
+    implementation: Implementation  # "torch": nn.RNN/nn.LSTM cores, state_dict-equal to the readable ones
     device: str
     threads: int | None  # CPU threads for torch; None: torch's default
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, replace
 
 from course_lstm import results, stats
 from course_lstm.experiments import LSTM_FORGET_BIAS, RunSpec, gradient_norms_at_init
-from course_lstm.models import SequenceModel, parameter_count, width_for_budget
+from course_lstm.models import Kind, SequenceModel, parameter_count, width_for_budget
 from course_lstm.profiles import PROFILES, Profile, apply_threads
 from course_lstm.sweep import run_specs
 from course_lstm.tasks import make_task
@@ -82,7 +82,7 @@ class Model:
     experiment holds fixed for it (a removed gate, a forget bias, clipping, lengths ignored)."""
 
     label: str
-    kind: str
+    kind: Kind
     width: str = "same"  # "same": the protocol's hidden size; "lstm budget": the LSTM's parameter count
     grid: str | None = None  # a GRIDS key; None: the kind's own
     without_gate: str | None = None
@@ -495,7 +495,7 @@ def format_summary(summary: list[dict]) -> str:
         f"{'task':<15}{'T':>5}  {'model':<22}{'params':>7}{'solved':>8}{'95% interval':>15}"
         f"{'loss/base':>11}  chosen configuration"
     )
-    lines = []
+    lines: list[str] = []
     for experiment in dict.fromkeys(e.get("experiment", "lags") for e in summary):
         if lines:
             lines.append("")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -92,9 +93,17 @@ class Task(abc.ABC):
     name: ClassVar[str]
     loss: ClassVar[Literal["mse", "cross_entropy"]]
     readout: ClassVar[Literal["last", "every_step"]]
-    input_size: int
-    output_size: int
     min_length: int | None
+
+    @property
+    @abc.abstractmethod
+    def input_size(self) -> int:
+        """Features per step of x: a class attribute, or a property of the task's settings."""
+
+    @property
+    @abc.abstractmethod
+    def output_size(self) -> int:
+        """Outputs the model reads out: 1 for the adding problem, else the number of classes."""
 
     @property
     @abc.abstractmethod
@@ -186,6 +195,7 @@ class Task(abc.ABC):
         if not prediction.is_floating_point():
             raise TypeError(f"prediction must be floating point (scores or logits), got dtype {prediction.dtype}")
         n = batch.y.shape[0]
+        expected: tuple[int, ...]
         if self.readout == "last":
             expected, layout = (n, self.output_size), "(batch, output_size)"
         else:
@@ -412,4 +422,7 @@ def make_task(name: str, length: int, **kwargs: object) -> Task:
     """
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; expected one of {', '.join(map(repr, TASKS))}")
-    return TASKS[name](length, **kwargs)
+    # Each task's dataclass constructor has its own fields, all taking the length (or lag) first;
+    # Task itself declares no constructor, so the class is called as the callable it is.
+    task_class: Callable[..., Task] = TASKS[name]
+    return task_class(length, **kwargs)

@@ -13,6 +13,7 @@ import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import ipywidgets as widgets
 import matplotlib
@@ -45,12 +46,15 @@ _SLIDER = {"continuous_update": False, "style": {"description_width": "11em"}, "
 of a drag: a queue of redraws would make the slider lag behind the hand."""
 
 
-Redraw = Callable[[object], None]
+Result = TypeVar("Result")
+"""What an explorer's ``compute`` returns and its draw function draws (``GateTrace``, ...)."""
+
+Redraw = Callable[[Result], None]
 """What a draw function may return: a function that redraws the figure in place for a new result
 (new data in the same artists), which is faster than clearing and drawing it again."""
 
 
-class Explorer(widgets.VBox):
+class Explorer(widgets.VBox, Generic[Result]):
     """Controls above a figure. Every change of a control calls ``update``: the result of
     ``compute(**values)`` is kept in ``result``, drawn by ``draw(figure, result)`` and shown as a
     PNG in ``image``. If ``draw`` returns a ``Redraw``, later updates use it instead of drawing
@@ -59,20 +63,22 @@ class Explorer(widgets.VBox):
     engine would double the time of every redraw.
     """
 
+    result: Result
+    """The latest result of ``compute``, set by ``update`` (first in ``__init__``)."""
+
     def __init__(
         self,
         controls: dict[str, widgets.ValueWidget],
-        compute: Callable[..., object],
-        draw: Callable[[Figure, object], Redraw | None],
+        compute: Callable[..., Result],
+        draw: Callable[[Figure, Result], Redraw[Result] | None],
         figsize: tuple[float, float],
         header: widgets.Widget | None = None,
     ) -> None:
         self.controls = controls
         self._compute, self._draw = compute, draw
-        self._redraw: Redraw | None = None
+        self._redraw: Redraw[Result] | None = None
         self.figure = Figure(figsize=figsize)
         self.image = widgets.Image(format="png")
-        self.result: object = None
         super().__init__([header or widgets.VBox(list(controls.values())), self.image])
         self.add_class("course-lstm-explorer")  # what the browser test looks for
         for control in controls.values():
@@ -127,7 +133,7 @@ def _slider(
     """A slider over [low, high] starting at ``value``: an IntSlider when all are whole numbers.
     ValueError for a value outside the range, which the slider would clip without a word, and
     TypeError for a value of the wrong type."""
-    if all(isinstance(v, int) for v in (low, high, step)):
+    if isinstance(low, int) and isinstance(high, int) and isinstance(step, int):
         _check_int(name, value, low, high)
         return widgets.IntSlider(value, min=low, max=high, step=step, description=description, **_SLIDER, **options)
     value = _check_number(name, value, low, high)
@@ -247,7 +253,11 @@ def gate_title(trace: GateTrace) -> str:
     tau = "forever" if trace.forget == 1 else f"about {1 / (1 - trace.forget):.3g} steps"
     if trace.kept(0) is None:
         return f"f = {trace.forget:g} (memory {tau}); the input gate is closed: nothing is written"
-    left = [(k, _share(trace.kept(k))) for k in KEPT_AFTER if SPIKE_STEP + k < trace.x.shape[0]]
+    left = [
+        (k, _share(kept))
+        for k in KEPT_AFTER
+        if SPIKE_STEP + k < trace.x.shape[0] and (kept := trace.kept(k)) is not None
+    ]  # kept(k) is None for every k or for none: only when nothing was written
     told = [
         f"{share} of the spike is left after {k} steps" if n == 0 else f"{share} after {k}"
         for n, (k, share) in enumerate(left)
@@ -279,7 +289,7 @@ def draw_gate_trace(figure: Figure, trace: GateTrace) -> None:
     figure.suptitle(gate_title(trace), fontsize="medium")
 
 
-class GateExplorer(Explorer):
+class GateExplorer(Explorer[GateTrace]):
     """Sliders for the forget, input and output gates of one memory cell and a choice of input;
     shows its cell and hidden states over time (``gate_trace``, drawn by ``draw_gate_trace``)."""
 
@@ -388,7 +398,7 @@ def draw_gradient_flow(figure: Figure, flow: GradientComparison) -> None:
     )
 
 
-class GradientFlowExplorer(Explorer):
+class GradientFlowExplorer(Explorer[GradientComparison]):
     """Sliders for the recurrent weight scale, the LSTM's forget bias and the sequence length;
     shows ||dL/dh_t|| against distance for an RNN and an LSTM (``gradient_flow``)."""
 
@@ -514,7 +524,7 @@ def snapshot_title(shot: Snapshot, channel_names: tuple[str, ...] | None = None)
     )
 
 
-def draw_snapshot(figure: Figure, shot: Snapshot, channel_names: tuple[str, ...] | None = None) -> Redraw:
+def draw_snapshot(figure: Figure, shot: Snapshot, channel_names: tuple[str, ...] | None = None) -> Redraw[Snapshot]:
     """Draw a ``Snapshot``: the input, heat maps of i, f, o and c (units x steps) read so far, and
     the readout, with a cursor at the step; returns the ``Redraw`` for another snapshot of the
     same recording. Colour bars get a column of their own, so that all rows share one time axis."""
@@ -579,7 +589,7 @@ def draw_snapshot(figure: Figure, shot: Snapshot, channel_names: tuple[str, ...]
             image.set_data(getattr(new, name).numpy())
         images["c"].set_clim(-new.c_limit, new.c_limit)
         readout.set_ydata(new.readout.numpy())
-        if target is not None:
+        if target is not None and new.target is not None:  # a recording has targets for all or none
             target.set_ydata([new.target, new.target])
         axes[5].set_ylim(new.readout_limits)
         for cursor in cursors:
@@ -589,7 +599,7 @@ def draw_snapshot(figure: Figure, shot: Snapshot, channel_names: tuple[str, ...]
     return redraw
 
 
-class GateStepper(Explorer):
+class GateStepper(Explorer[Snapshot]):
     """Step through a trained LSTM's gates on a batch: a slider (and a play button) for the step
     and one for the sequence. The gates are recorded once (``record_steps``); each move only
     slices them (``snapshot``) and puts the new data into the same figure."""
