@@ -243,7 +243,27 @@ class _Recurrent(nn.Module):
 class RNN(_Recurrent):
     r"""A stack of Elman RNN layers, like nn.RNN: :math:`h_t = \tanh(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})`.
 
-    forward(input, h0=None) -> (output, h_n); shapes as in ``_Recurrent.forward``.
+    Args:
+        input_size: I, the features of each input step.
+        hidden_size: H, the features of the state.
+        num_layers: layers stacked, each reading the one below's outputs (default 1).
+        nonlinearity: "tanh" (default) or "relu", exactly as torch.nn spells them.
+        bias: whether each layer has the biases b_ih and b_hh (default True).
+        batch_first: inputs and outputs (N, L, *) rather than (L, N, *); states are not
+            affected (default False).
+        dropout: dropout on every layer's outputs except the last's, in training (default 0).
+        bidirectional, device, dtype: as in torch.nn; only the defaults are part of the
+            course's layers (bidirectional=True is refused by name).
+
+    Inputs: input, h0
+        input: (L, N, I), (N, L, I) with batch_first, (L, I) unbatched, or a PackedSequence.
+        h0: (num_layers, N, H), or (num_layers, H) unbatched; zeros when omitted.
+
+    Outputs: output, h_n
+        output: (L, N, H) (or (N, L, H), (L, H), or a PackedSequence like the input), the last
+            layer's h_t at every step.
+        h_n: (num_layers, N, H) (or (num_layers, H)), each layer's state after its last step
+            (each sequence's own last step for a PackedSequence).
     """
 
     kind = "rnn"
@@ -277,7 +297,26 @@ class RNN(_Recurrent):
 class LSTM(_Recurrent):
     """A stack of LSTM layers, like nn.LSTM; see ``cells.lstm_step`` for the equations.
 
-    forward(input, (h0, c0)=None) -> (output, (h_n, c_n)); output holds h_t of the last layer.
+    Args:
+        input_size: I, the features of each input step.
+        hidden_size: H, the features of the state.
+        num_layers: layers stacked, each reading the one below's outputs (default 1).
+        bias: whether each layer has the biases b_ih and b_hh (default True).
+        batch_first: inputs and outputs (N, L, *) rather than (L, N, *); states are not
+            affected (default False).
+        dropout: dropout on every layer's outputs except the last's, in training (default 0).
+        bidirectional, proj_size, device, dtype: as in torch.nn; only the defaults are part of the
+            course's layers (bidirectional=True or proj_size > 0 is refused by name).
+
+    Inputs: input, (h0, c0)
+        input: (L, N, I), (N, L, I) with batch_first, (L, I) unbatched, or a PackedSequence.
+        (h0, c0): each (num_layers, N, H), or (num_layers, H) unbatched; zeros when omitted.
+
+    Outputs: output, (h_n, c_n)
+        output: (L, N, H) (or (N, L, H), (L, H), or a PackedSequence like the input), the last
+            layer's h_t at every step.
+        (h_n, c_n): (num_layers, N, H) (or (num_layers, H)), each layer's h and c after its last step
+            (each sequence's own last step for a PackedSequence).
     """
 
     kind = "lstm"
@@ -310,7 +349,26 @@ class LSTM(_Recurrent):
 class GRU(_Recurrent):
     """A stack of GRU layers, like nn.GRU; see ``cells.gru_step`` for the equations.
 
-    forward(input, h0=None) -> (output, h_n).
+    Args:
+        input_size: I, the features of each input step.
+        hidden_size: H, the features of the state.
+        num_layers: layers stacked, each reading the one below's outputs (default 1).
+        bias: whether each layer has the biases b_ih and b_hh (default True).
+        batch_first: inputs and outputs (N, L, *) rather than (L, N, *); states are not
+            affected (default False).
+        dropout: dropout on every layer's outputs except the last's, in training (default 0).
+        bidirectional, device, dtype: as in torch.nn; only the defaults are part of the
+            course's layers (bidirectional=True is refused by name).
+
+    Inputs: input, h0
+        input: (L, N, I), (N, L, I) with batch_first, (L, I) unbatched, or a PackedSequence.
+        h0: (num_layers, N, H), or (num_layers, H) unbatched; zeros when omitted.
+
+    Outputs: output, h_n
+        output: (L, N, H) (or (N, L, H), (L, H), or a PackedSequence like the input), the last
+            layer's h_t at every step.
+        h_n: (num_layers, N, H) (or (num_layers, H)), each layer's state after its last step
+            (each sequence's own last step for a PackedSequence).
     """
 
     kind = "gru"
