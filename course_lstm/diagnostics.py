@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from course_lstm import layers, validation
-from course_lstm.cells import LSTMGates, lstm_step
+from course_lstm.cells import LSTMGates, _lstm
 from course_lstm.models import GATES, AblatedLSTM, SequenceModel
 from course_lstm.tasks import Batch, Task
 
@@ -264,7 +264,7 @@ def _used_gates(
     layer: layers.LSTM, x_t: Tensor, state: tuple[Tensor, ...], weights: Sequence[Tensor | None]
 ) -> LSTMGates:
     """The gates step t computes, with an ablated gate replaced by the ones the step uses."""
-    gates = lstm_step(x_t, *state, *weights).gates
+    gates = _lstm(x_t, *state, *weights).gates  # the layer checked its input once, not per step
     if isinstance(layer, AblatedLSTM):
         gates = gates._replace(**{_GATE_FIELDS[layer.without]: torch.ones_like(gates.g)})
     return gates
