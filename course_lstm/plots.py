@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from course_lstm.experiments import success_table
+from course_lstm.results import success_table
 
 MARKERS = ("o", "s", "^", "D")
 DASHES = ("-", "--", ":", "-.")

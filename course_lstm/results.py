@@ -14,12 +14,14 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 from pathlib import Path
 
 import torch
 
 import course_lstm
+from course_lstm.tasks import SOLVED_FRACTION
 
 SCHEMA_VERSION = 1
 SHIPPED = Path(__file__).resolve().parent / "results"
@@ -245,3 +247,67 @@ def shipped(experiment: str, profile: str = "gpu") -> dict | None:
     """The shipped full-scale result of ``experiment``, or None where none has been produced."""
     path = path_for(SHIPPED, experiment, profile)
     return load(path) if path.exists() else None
+
+
+def success_table(rows: list[dict]) -> list[dict]:
+    """Rows grouped by (task, lag, model): seeds run, success rate, median steps to solve, and
+    the mean final accuracy (progress short of solving shows there).
+
+    The median is over the runs that solved (None if none did); of an even count it is the mean
+    of the two middle values (``statistics.median``), so it can end in .5.
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["task"], row["lag"], row["label"]), []).append(row)
+    table = []
+    for (task, lag, label), runs in groups.items():
+        solved_steps = [r["solved_at"] for r in runs if r["solved"]]
+        table.append(
+            {
+                "task": task,
+                "lag": lag,
+                "model": label,
+                "seeds": len(runs),
+                "success_rate": len(solved_steps) / len(runs),
+                "median_steps_to_solve": statistics.median(solved_steps) if solved_steps else None,
+                "diverged": sum(r["status"] == "diverged" for r in runs),
+                "mean_accuracy": _mean([r["final_accuracy"] for r in runs]),
+                "parameters": runs[0]["parameters"],
+            }
+        )
+    return table
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def _format_accuracy(accuracy: float | None) -> str:
+    return f"{'-' if accuracy is None else f'{accuracy:.2f}':>10}"
+
+
+def _format_steps(steps: float | None) -> str:
+    """A median step count as text: "-" for None, no ".0" on a whole number (400.0 -> "400")."""
+    if steps is None:
+        return "-"
+    return str(int(steps)) if float(steps).is_integer() else f"{steps:.1f}"
+
+
+def format_table(table: list[dict]) -> str:
+    """``success_table`` as aligned text, one line per (task, lag, model)."""
+    header = f"{'task':<15}{'T':>5}  {'model':<22}{'params':>8}{'solved':>9}{'median steps':>14}{'accuracy':>10}"
+    lines = [header, "-" * len(header)]
+    for entry in table:
+        steps = entry["median_steps_to_solve"]
+        solved = f"{round(entry['success_rate'] * entry['seeds'])}/{entry['seeds']}"
+        lines.append(
+            f"{entry['task']:<15}{entry['lag']:>5}  {entry['model']:<22}{entry['parameters']:>8}"
+            f"{solved:>9}{_format_steps(steps):>14}{_format_accuracy(entry['mean_accuracy'])}"
+        )
+    adding = " (adding: |error| < 0.04)" if any(entry["task"] == "adding" for entry in table) else ""
+    lines.append(
+        f"solved: held-out loss below {SOLVED_FRACTION:.0%} of the memoryless baseline; "
+        f"accuracy: mean over seeds{adding}"
+    )
+    return "\n".join(lines)

@@ -112,3 +112,17 @@ def test_accuracy_figure_plots_the_mean_over_seeds_and_chance():
     plt.close(figure)
     with pytest.raises(ValueError, match="no rows with an accuracy for task 'temporal_order'"):
         plots.accuracy_figure(rows, "temporal_order", "title")
+
+
+def test_plots_do_not_import_the_training_stack():
+    """Figures of shipped results need matplotlib and the tables, not the training loop."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, course_lstm.plots; "
+        "loaded = {m for m in ('course_lstm.training', 'course_lstm.experiments') if m in sys.modules}; "
+        "sys.exit(', '.join(sorted(loaded)) or None)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, f"course_lstm.plots imported {done.stderr.strip()}"
