@@ -44,11 +44,12 @@ from torch import nn
 import course_lstm
 from course_lstm import diagnostics
 from course_lstm.checks import check
+from course_lstm.explorations import gradient_figure, gradient_flow
 from course_lstm.models import SequenceModel
 from course_lstm.notebook import agree, setup
 from course_lstm.tasks import AddingProblem
 from course_lstm.training import fit
-from course_lstm.widgets import GradientFlowExplorer, gradient_figure, gradient_flow
+from course_lstm.widgets import GradientFlowExplorer
 
 profile = setup(seed=0)
 

@@ -44,12 +44,12 @@ from torch import nn
 import course_lstm
 from course_lstm.checks import check
 from course_lstm.diagnostics import decay_rate, distance_to_loss, gradient_through_time, record_gates
+from course_lstm.explorations import gate_figure, gate_trace, record_steps, snapshot, snapshot_figure
 from course_lstm.models import SequenceModel, set_forget_bias
 from course_lstm.notebook import agree, setup
 from course_lstm.tasks import AddingProblem
 from course_lstm.training import fit
-from course_lstm.widgets import (GateExplorer, GateStepper, gate_figure, gate_trace, record_steps,
-                                 snapshot, snapshot_figure)
+from course_lstm.widgets import GateExplorer, GateStepper
 
 profile = setup(seed=0)
 

@@ -271,3 +271,13 @@ def test_a_one_hot_input_shows_as_its_symbol_in_the_title():
     last = snapshot(recording, step=11)  # the last step reads E
     assert "x = E;" in widgets.snapshot_title(last, tuple(TemporalOrder.SYMBOLS))
     assert "x = (0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 0.00, 1.00);" in widgets.snapshot_title(last)
+
+
+def test_the_computations_import_without_ipywidgets():
+    """course_lstm.explorations holds the explorers' computations and figures, free of ipywidgets."""
+    import subprocess
+    import sys
+
+    code = "import sys; sys.modules['ipywidgets'] = None; import course_lstm.explorations"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr.strip().splitlines()[-1]
