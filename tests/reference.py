@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from hypothesis import strategies as st
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
@@ -62,3 +63,20 @@ def assert_same_gradients(ours: nn.Module, theirs: nn.Module, ours_out, theirs_o
     theirs_grads = torch.autograd.grad(theirs_list, [*inputs, *(theirs_params[n] for n in ours_params)], cotangents)
     for name, a, b in zip(names, ours_grads, theirs_grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12, msg=lambda m, name=name: f"{name}: {m}")
+
+
+@st.composite
+def layer_cases(draw):
+    """A random layer configuration and input layout, for comparing a layer with its torch.nn twin."""
+    return {
+        "input_size": draw(st.integers(1, 6)),
+        "hidden_size": draw(st.integers(1, 6)),
+        "num_layers": draw(st.integers(1, 3)),
+        "bias": draw(st.booleans()),
+        "batch_first": draw(st.booleans()),
+        "seq_len": draw(st.integers(1, 7)),
+        "batch": draw(st.integers(1, 5)),
+        "layout": draw(st.sampled_from(["batched", "unbatched", "packed"])),
+        "with_state": draw(st.booleans()),
+        "seed": draw(st.integers(0, 2**31 - 1)),
+    }

@@ -7,8 +7,7 @@ import warnings
 import pytest
 import torch
 from hypothesis import given, settings
-from hypothesis import strategies as st
-from reference import assert_same_gradients, assert_same_outputs
+from reference import assert_same_gradients, assert_same_outputs, layer_cases
 from torch import nn
 from torch._inductor.exc import InductorError
 from torch.nn.utils.rnn import pack_padded_sequence
@@ -50,22 +49,6 @@ def run_both(ours, theirs, case):
     ours_out, theirs_out = ours(ours_in, hx), theirs(theirs_in, hx)
     assert_same_outputs(ours_out, theirs_out)
     assert_same_gradients(ours, theirs, ours_out, theirs_out, [x, *states])
-
-
-@st.composite
-def layer_cases(draw):
-    return {
-        "input_size": draw(st.integers(1, 6)),
-        "hidden_size": draw(st.integers(1, 6)),
-        "num_layers": draw(st.integers(1, 3)),
-        "bias": draw(st.booleans()),
-        "batch_first": draw(st.booleans()),
-        "seq_len": draw(st.integers(1, 7)),
-        "batch": draw(st.integers(1, 5)),
-        "layout": draw(st.sampled_from(["batched", "unbatched", "packed"])),
-        "with_state": draw(st.booleans()),
-        "seed": draw(st.integers(0, 2**31 - 1)),
-    }
 
 
 @pytest.mark.parametrize("name", EAGER)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import CELL_PAIRS, LAYER_PAIRS, assert_same_gradients, assert_same_outputs, twins
+from reference import CELL_PAIRS, LAYER_PAIRS, assert_same_gradients, assert_same_outputs, layer_cases, twins
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
@@ -16,22 +16,6 @@ import course_lstm
 from course_lstm import cells
 
 SETTINGS = settings(max_examples=25, deadline=None)
-
-
-@st.composite
-def layer_cases(draw):
-    return {
-        "input_size": draw(st.integers(1, 6)),
-        "hidden_size": draw(st.integers(1, 6)),
-        "num_layers": draw(st.integers(1, 3)),
-        "bias": draw(st.booleans()),
-        "batch_first": draw(st.booleans()),
-        "seq_len": draw(st.integers(1, 7)),
-        "batch": draw(st.integers(1, 5)),
-        "layout": draw(st.sampled_from(["batched", "unbatched", "packed"])),
-        "with_state": draw(st.booleans()),
-        "seed": draw(st.integers(0, 2**31 - 1)),
-    }
 
 
 def make_inputs(case, num_states):
