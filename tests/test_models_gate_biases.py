@@ -82,17 +82,17 @@ def test_the_order_is_torch_nn_s_layer_then_direction():
         assert ih is want_ih and hh is want_hh
 
 
+BIAS_HELPERS = {
+    "lstm_biases": lstm_biases,
+    "set_forget_bias": lambda m: set_forget_bias(m, 1.0),
+    "pin_gate": lambda m: pin_gate(m, "forget"),
+    "set_chrono_bias": lambda m: set_chrono_bias(m, 10, torch.Generator().manual_seed(0)),
+}
+"""Every helper that writes (or finds) an LSTM's gate biases, each called the simplest way."""
+
+
 @pytest.mark.parametrize("make", NOT_LSTMS.values(), ids=NOT_LSTMS.keys())
-@pytest.mark.parametrize(
-    "helper",
-    [
-        lstm_biases,
-        lambda m: set_forget_bias(m, 1.0),
-        lambda m: pin_gate(m, "forget"),
-        lambda m: set_chrono_bias(m, 10, torch.Generator().manual_seed(0)),
-    ],
-    ids=["lstm_biases", "set_forget_bias", "pin_gate", "set_chrono_bias"],
-)
+@pytest.mark.parametrize("helper", BIAS_HELPERS.values(), ids=BIAS_HELPERS.keys())
 def test_what_is_not_an_lstm_is_refused_and_left_alone(make, helper):
     module = make()
     before = {name: p.detach().clone() for name, p in module.named_parameters()}
@@ -119,16 +119,7 @@ def test_a_sequence_model_is_pointed_at_its_core():
     ],
     ids=["nn.LSTM", "course LSTM", "nn.LSTMCell", "course LSTMCell"],
 )
-@pytest.mark.parametrize(
-    "helper",
-    [
-        lstm_biases,
-        lambda m: set_forget_bias(m, 1.0),
-        lambda m: pin_gate(m, "forget"),
-        lambda m: set_chrono_bias(m, 10, torch.Generator().manual_seed(0)),
-    ],
-    ids=["lstm_biases", "set_forget_bias", "pin_gate", "set_chrono_bias"],
-)
+@pytest.mark.parametrize("helper", BIAS_HELPERS.values(), ids=BIAS_HELPERS.keys())
 def test_an_lstm_without_biases_is_refused(make, helper):
     with pytest.raises(ValueError, match=r"bias=False"):
         helper(make())
