@@ -57,6 +57,11 @@ AGREEMENT = 1e-3
 """Largest relative difference from nn.LSTM (outputs and gradients, float32) before timing."""
 
 
+def result_label(device: torch.device, quick: bool) -> str:
+    """The profile part of a bench result's name: "gpu" or "cpu", with "-quick" for a smoke test."""
+    return ("gpu" if device.type == "cuda" else device.type) + ("-quick" if quick else "")
+
+
 def sizes_for(device: torch.device, quick: bool) -> tuple[Size, ...]:
     """The shapes timed on ``device``: CPU sizes everywhere, the fastrnns size too on a GPU."""
     if quick:
@@ -217,7 +222,7 @@ def run_bench(
             kernels[size.label] = size_kernel
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
-    label = ("gpu" if chosen.type == "cuda" else chosen.type) + ("-quick" if quick else "")
+    label = result_label(chosen, quick)
     config = {
         "device": str(chosen),
         "dtype": "float32",

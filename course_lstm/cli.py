@@ -289,9 +289,7 @@ def bench(
         chosen = benchmark.check_device(device)
     except ValueError as error:
         raise Refused(str(error)) from None
-    # The profile part of the file name, as run_bench labels its result.
-    label = ("gpu" if chosen.type == "cuda" else chosen.type) + ("-quick" if quick else "")
-    _target(out, "bench", label, None, overwrite)
+    _target(out, "bench", benchmark.result_label(chosen, quick), None, overwrite)
     if threads is not None:
         torch.set_num_threads(threads)
     try:
