@@ -434,8 +434,11 @@ for lag in profile.copy_lags:
 #   of steps for both models, several seeds, and "solved" defined against the memoryless
 #   baseline.
 # - The gradient reaching step $t$ shrinks about geometrically with the distance to the loss;
-#   `decay_per_step` summarises it as one factor $r$. At initialisation both models' gradients
-#   vanish (the LSTM's more slowly); after training, the LSTM's cell carries it with $r \approx 1$.
+#   `decay_per_step` summarises it as one factor $r$. In this run both models' gradients vanish at
+#   initialisation, the LSTM's (forget bias 1) more slowly than the PyTorch-initialised RNN's;
+#   the study's verdict on claim 2 (section 3) says whether that holds against every
+#   initialisation of both grids. After training, the LSTM's cell carries the gradient with
+#   $r \approx 1$.
 # - In this run's sweep the LSTM solved the adding problem at the longest lag and the RNN did
 #   not; on the copy task neither finished in these budgets, the LSTM above chance, the RNN at
 #   it. A run this small demonstrates the comparison; the evidence is the shipped study.
