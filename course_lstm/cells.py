@@ -114,15 +114,9 @@ def _rnn(
     return torch.tanh(pre_activation) if nonlinearity == "tanh" else torch.relu(pre_activation)
 
 
-def _lstm(
-    x: Tensor,
-    h: Tensor,
-    c: Tensor,
-    weight_ih: Tensor,
-    weight_hh: Tensor,
-    bias_ih: Tensor | None,
-    bias_hh: Tensor | None,
-) -> LSTMStep:
+def _lstm_gates(
+    x: Tensor, h: Tensor, weight_ih: Tensor, weight_hh: Tensor, bias_ih: Tensor | None, bias_hh: Tensor | None
+) -> LSTMGates:
     W_ii, W_if, W_ig, W_io = weight_ih.chunk(4)
     W_hi, W_hf, W_hg, W_ho = weight_hh.chunk(4)
     b_ii, b_if, b_ig, b_io = _split(bias_ih, 4)
@@ -132,10 +126,26 @@ def _lstm(
     f = torch.sigmoid(F.linear(x, W_if, b_if) + F.linear(h, W_hf, b_hf))
     g = torch.tanh(F.linear(x, W_ig, b_ig) + F.linear(h, W_hg, b_hg))
     o = torch.sigmoid(F.linear(x, W_io, b_io) + F.linear(h, W_ho, b_ho))
+    return LSTMGates(i, f, g, o)
 
-    c_next = f * c + i * g
-    h_next = o * torch.tanh(c_next)
-    return LSTMStep(h_next, c_next, LSTMGates(i, f, g, o))
+
+def _lstm_update(c: Tensor, gates: LSTMGates) -> LSTMStep:
+    """The memory cell's update from the gates: c' = f c + i g, h' = o tanh(c')."""
+    c_next = gates.f * c + gates.i * gates.g
+    h_next = gates.o * torch.tanh(c_next)
+    return LSTMStep(h_next, c_next, gates)
+
+
+def _lstm(
+    x: Tensor,
+    h: Tensor,
+    c: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None,
+    bias_hh: Tensor | None,
+) -> LSTMStep:
+    return _lstm_update(c, _lstm_gates(x, h, weight_ih, weight_hh, bias_ih, bias_hh))
 
 
 def _gru(

@@ -17,8 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from course_lstm import layers, validation
-from course_lstm.cells import LSTMGates, _lstm
-from course_lstm.models import GATES, AblatedLSTM, SequenceModel
+from course_lstm.models import SequenceModel
 from course_lstm.tasks import Batch, Task
 
 Readable = layers.RNN | layers.LSTM | layers.GRU
@@ -30,9 +29,6 @@ _TWINS = {
     "GRU": (layers.GRU, {}),
 }
 """torch.nn's ``RNNBase.mode`` -> the course's layer with the same parameters, and its options."""
-
-_GATE_FIELDS = dict(zip(GATES, ("i", "f", "o"), strict=True))
-"""An ablated gate's name (models.GATES) -> its field in LSTMGates."""
 
 
 @dataclass(frozen=True)
@@ -260,23 +256,15 @@ def hidden_jacobian_norms(core: nn.Module, x: Tensor, state0: Sequence[Tensor] |
     return torch.linalg.matrix_norm(products[:, : core.hidden_size, :], ord=2)
 
 
-def _used_gates(
-    layer: layers.LSTM, x_t: Tensor, state: tuple[Tensor, ...], weights: Sequence[Tensor | None]
-) -> LSTMGates:
-    """The gates step t computes, with an ablated gate replaced by the ones the step uses."""
-    gates = _lstm(x_t, *state, *weights).gates  # the layer checked its input once, not per step
-    if isinstance(layer, AblatedLSTM):
-        gates = gates._replace(**{_GATE_FIELDS[layer.without]: torch.ones_like(gates.g)})
-    return gates
-
-
 def record_gates(core: nn.Module, x: Tensor, state0: Sequence[Tensor] | None = None) -> GateRecord:
     """The gate activations and states of layer 0 of an LSTM core on a batch, without gradients.
 
     x: (N, T, I) batch-first whatever the core's ``batch_first``, in the core's dtype and device.
     state0: ``(h0, c0)`` each (N, H) for layer 0, zeros if None. Returns ``GateRecord`` with i, f,
     g, o, c, h each (N, T, H). For an AblatedLSTM the removed gate is recorded as the ones the
-    step uses; h and c are the layer's own ``step`` outputs.
+    step uses. Gates, h and c come from one ``step_with_gates`` per step, the hook that the
+    layer's own ``step`` goes through (a ``course_lstm.fast`` core's fused step computes the same
+    values in another order).
     """
     layer = _readable(core)
     if not isinstance(layer, layers.LSTM):  # kind "lstm": layers.LSTM and its subclasses
@@ -290,7 +278,7 @@ def record_gates(core: nn.Module, x: Tensor, state0: Sequence[Tensor] | None = N
     steps = []
     with torch.no_grad():
         for t in range(x.shape[1]):
-            gates = _used_gates(layer, x[:, t], state, weights)
-            state = layer.step(x[:, t], state, weights)
-            steps.append((*gates, state[1], state[0]))
+            h, c, gates = layers.LSTM.step_with_gates(layer, x[:, t], state, weights)
+            state = (h, c)
+            steps.append((*gates, c, h))
     return GateRecord(*(torch.stack(values, dim=1) for values in zip(*steps, strict=True)))

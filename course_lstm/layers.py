@@ -24,8 +24,11 @@ from course_lstm import validation
 from course_lstm.cells import (
     GATE_COUNTS,
     NONLINEARITIES,
+    LSTMGates,
+    LSTMStep,
     _gru,
-    _lstm,
+    _lstm_gates,
+    _lstm_update,
     _rnn,
     check_sizes,
     register_weights,
@@ -340,9 +343,19 @@ class LSTM(_Recurrent):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device, dtype)
         self.proj_size = 0
 
-    def step(self, x: Tensor, state: State, weights: Weights) -> State:
+    def gates(self, x: Tensor, h: Tensor, weights: Weights) -> LSTMGates:
+        """The gates one step uses, each (N, H), from x (N, I) and h (N, H): the one hook that a
+        variant (``models.AblatedLSTM``) overrides, and that ``step`` and
+        ``diagnostics.record_gates`` both go through."""
+        return _lstm_gates(x, h, *weights)
+
+    def step_with_gates(self, x: Tensor, state: State, weights: Weights) -> LSTMStep:
+        """One step, ``(h', c', gates)``: the cell's update from ``self.gates``."""
         h, c = state
-        h_next, c_next, _ = _lstm(x, h, c, *weights)
+        return _lstm_update(c, self.gates(x, h, weights))
+
+    def step(self, x: Tensor, state: State, weights: Weights) -> State:
+        h_next, c_next, _ = self.step_with_gates(x, state, weights)
         return h_next, c_next
 
 

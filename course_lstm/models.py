@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from course_lstm import cells, layers, packing
-from course_lstm.cells import GATE_COUNTS, LSTMGates, _lstm
+from course_lstm.cells import GATE_COUNTS, LSTMGates
 
 Kind = Literal["rnn", "lstm", "gru"]
 Implementation = Literal["readable", "torch"]
@@ -42,13 +42,11 @@ class AblatedLSTM(layers.LSTM):
     def extra_repr(self) -> str:
         return super().extra_repr() + f", without={self.without!r}"
 
-    def step(self, x: Tensor, state: layers.State, weights: layers.Weights) -> layers.State:
-        h, c = state
-        i, f, g, o = _lstm(x, h, c, *weights).gates  # the layer checked its input once, not per step
-        ones = torch.ones_like(g)
-        i, f, o = (ones if self.without == gate else value for gate, value in zip(GATES, (i, f, o), strict=True))
-        c_next = f * c + i * g
-        return o * torch.tanh(c_next), c_next
+    def gates(self, x: Tensor, h: Tensor, weights: layers.Weights) -> LSTMGates:
+        """The LSTM's gates with the removed one replaced by ones; ``step`` and
+        ``diagnostics.record_gates`` use these."""
+        gates = super().gates(x, h, weights)
+        return gates._replace(**{GATE_FIELDS[self.without]: torch.ones_like(gates.g)})
 
 
 PINNED_BIAS = 1000.0

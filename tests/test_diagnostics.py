@@ -9,6 +9,7 @@ from torch import nn
 
 from course_lstm import diagnostics, layers
 from course_lstm.cells import lstm_step
+from course_lstm.fast import FusedLSTM
 from course_lstm.models import GATES, AblatedLSTM, SequenceModel, set_forget_bias
 from course_lstm.tasks import AddingProblem, CopyMemory
 
@@ -270,6 +271,28 @@ def test_record_gates_follow_the_lstm_equations(name):
         assert torch.equal(removed, torch.ones_like(removed))
     else:
         assert ((record.f > 0) & (record.f < 1)).all()
+
+
+@pytest.mark.parametrize("core_class", [layers.LSTM, AblatedLSTM, FusedLSTM])
+def test_record_gates_computes_each_step_once(core_class, monkeypatch):
+    """One gates computation per step, through the layer's one hook (it used to be two: the gates,
+    then the layer's step again for h and c)."""
+    options = {"without": "forget"} if core_class is AblatedLSTM else {}
+    core = core_class(3, 4, batch_first=True, **options)
+    calls = []
+    original = core_class.gates
+
+    def counted(self, x, h, weights):
+        calls.append(x.shape)
+        return original(self, x, h, weights)
+
+    monkeypatch.setattr(core_class, "gates", counted)
+    x = torch.randn(2, 7, 3)
+    record = diagnostics.record_gates(core, x)
+    assert len(calls) == 7
+    with torch.no_grad():
+        output, _ = core(x)  # a fused core's own step, in its own order of operations
+    torch.testing.assert_close(record.h, output)
 
 
 def test_record_gates_of_a_stack_is_layer_zero():
