@@ -52,7 +52,7 @@ format: $(INSTALLED)  ## apply ruff's formatting and safe fixes
 # Strict nbval of every notebook as if on other CPUs (instruction sets, threads); assert margins
 # in _build/portability/margins.md. One setting: make test-portability SETTINGS=sse41
 test-portability: $(INSTALLED)  ## every notebook under strict nbval in each hardware setting
-	$(BIN)/python tools/portability.py --settings $(SETTINGS) --out _build/portability
+	$(BIN)/python -m tools.portability --settings $(SETTINGS) --out _build/portability
 
 # Installs Debian's chromium (apt-get) and playwright-core (npm ci) when missing.
 BROWSER_SHOTS ?= _build/browser
@@ -60,13 +60,13 @@ test-browser: $(INSTALLED)  ## the explorers in JupyterLab in headless Chromium;
 	tests/browser/run.sh $(BIN) $(BROWSER_SHOTS)
 
 notebooks: $(INSTALLED)  ## re-execute notebooks/*.py (ci profile) into .ipynb with outputs
-	$(BIN)/python tools/execute_notebooks.py $(NB)
+	$(BIN)/python -m tools.execute_notebooks $(NB)
 
 student: $(INSTALLED)  ## student copies of the notebooks, solutions stubbed out, into student/
 	$(BIN)/python -m course_lstm student
 
 course: $(INSTALLED)  ## execute every notebook in PROFILE (default ci) and build the HTML course into _build/
-	$(BIN)/python tools/build_course.py --profile $(PROFILE) --out _build
+	$(BIN)/python -m tools.build_course --profile $(PROFILE) --out _build
 
 # Wheels of every pinned package (and setuptools, which builds course_lstm) for this OS, CPU and
 # Python 3.11: build it on a machine like the learners' laptops. WHEELHOUSE_OPTIONS adds pip options,

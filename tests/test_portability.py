@@ -4,17 +4,13 @@ the settings it runs, and the thread override it relies on."""
 import ast
 import builtins
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from course_lstm.profiles import PROFILES, THREADS_VARIABLE, threads_wanted
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-import assert_margins
-import portability
+from tools import assert_margins, portability
 
 
 def run_recorded(source: str, records: Path, namespace: dict | None = None) -> dict:

@@ -1,6 +1,6 @@
 """Build the course as a static HTML site (``make course``): one page per notebook, and an index.
 
-Usage: python tools/build_course.py [--profile ci|cpu|gpu | --no-execute] [--out _build]
+Usage: python -m tools.build_course [--profile ci|cpu|gpu | --no-execute] [--out _build]
 """
 
 from __future__ import annotations
@@ -22,9 +22,7 @@ from nbconvert import HTMLExporter
 
 from course_lstm.layout import NOTEBOOK_STEM, notebook_files
 from course_lstm.profiles import ENVIRONMENT_VARIABLE, PROFILES
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling script, loaded by path too
-from execute_notebooks import run
+from tools.execute_notebooks import run
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"

@@ -2,8 +2,8 @@
 
 The source of each notebook is its py:percent twin (notebooks/NN_name.py, reviewable as a
 diff); this writes notebooks/NN_name.ipynb with fresh outputs, the file nbval compares.
-Usage: python tools/execute_notebooks.py [notebooks/01_recurrent_step.py ...]
-       python tools/execute_notebooks.py --profile cpu --out _build/cpu [notebooks/06_rnn_vs_lstm.py]
+Usage: python -m tools.execute_notebooks [notebooks/01_recurrent_step.py ...]
+       python -m tools.execute_notebooks --profile cpu --out _build/cpu [notebooks/06_rnn_vs_lstm.py]
 (the second form times a larger profile and writes its notebooks to --out, leaving the committed
 ci outputs alone).
 """

@@ -5,7 +5,7 @@ oneDNN, MKL and ATen choose kernels by instruction set, so trained numbers diffe
 these settings make this one CPU imitate others (and a second thread changes reduction orders).
 A setting passes when strict nbval passes: what it compares as text must not depend on the
 hardware, and every claim asserted must hold. Usage:
-    python tools/portability.py [--settings default,sse41,avx2,threads2] [--out _build/portability]
+    python -m tools.portability [--settings default,sse41,avx2,threads2] [--out _build/portability]
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-import assert_margins
 import torch
 
 from course_lstm import results
+from tools import assert_margins
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {
@@ -32,9 +32,7 @@ SETTINGS = {
 }
 NBVAL = ["--nbval", "--nbval-current-env", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg"]
 STARTUP = """\
-import sys
-sys.path.insert(0, {tools!r})
-import assert_margins
+from tools import assert_margins
 assert_margins.install({records!r})
 """
 
@@ -47,14 +45,14 @@ def run_setting(name: str, out: Path, workers: int, notebooks: list[str]) -> int
     startup.mkdir(parents=True, exist_ok=True)
     records = folder / "asserts.jsonl"
     records.unlink(missing_ok=True)
-    (startup / "00-assert-margins.py").write_text(
-        STARTUP.format(tools=str(ROOT / "tools"), records=str(records)), encoding="utf-8"
-    )
+    (startup / "00-assert-margins.py").write_text(STARTUP.format(records=str(records)), encoding="utf-8")
     env = {
         **os.environ,
         "COURSE_LSTM_PROFILE": "ci",
         "OMP_NUM_THREADS": "1",
         "IPYTHONDIR": str(ipython),
+        # the kernels run in notebooks/; the startup file imports tools.assert_margins from the root
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         **SETTINGS[name],
     }
     command = [sys.executable, "-m", "pytest", *notebooks, *NBVAL, "-q", "-p", "no:cacheprovider"]
@@ -101,7 +99,7 @@ def main(argv: list[str]) -> int:
         "(negative: it failed; tightest first).\n\n"
         f"Measured on {cpu['cpu']} ({cpu['machine']}, {cpu['cpu_capability']} as it is), torch "
         f"{torch.__version__}, MKL {cpu['mkl']}, oneDNN {cpu['onednn']}, commit "
-        f"{commit[:12]}, started {started}, with `python tools/portability.py "
+        f"{commit[:12]}, started {started}, with `python -m tools.portability "
         f"--settings {args.settings}`.\n\n" + assert_margins.markdown(rows, names),
         encoding="utf-8",
     )
