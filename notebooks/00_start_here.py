@@ -34,7 +34,7 @@ from IPython.display import Markdown
 
 from course_lstm import ledger
 from course_lstm.checks import check
-from course_lstm.cli import doctor_report
+from course_lstm.doctor import doctor_report
 from course_lstm.notebook import setup
 from course_lstm.profiles import PROFILES
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from course_lstm import bench, cli, experiments, profiles, results, study
+from course_lstm import bench, cli, doctor, experiments, profiles, results, study
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -224,7 +224,7 @@ def test_the_help_says_how_results_are_named(capsys):
 
 @pytest.mark.parametrize("module", ["tqdm", "matplotlib", "numpy", "joblib", "jupytext", "nbval", "ipywidgets"])
 def test_doctor_reports_a_piece_that_does_not_import(module, monkeypatch, capsys):
-    cli.doctor_report()  # everything imported once, so that only `module` is missing below
+    doctor.doctor_report()  # everything imported once, so that only `module` is missing below
     monkeypatch.setitem(sys.modules, module, None)  # `import module` now raises ImportError
     assert cli.main(["doctor"]) == 1
     out = capsys.readouterr().out
@@ -238,7 +238,7 @@ def test_doctor_checks_every_pinned_dependency():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = [*project["dependencies"], *project["optional-dependencies"]["course"], "nbval", "pytest"]
     names = {re.split(r"[=<>!~;\[ ]", requirement, maxsplit=1)[0].lower().replace("_", "-") for requirement in wanted}
-    checked = {piece.distribution.lower().replace("_", "-") for piece in cli.PIECES}
+    checked = {piece.distribution.lower().replace("_", "-") for piece in doctor.PIECES}
     assert names <= checked, f"doctor does not check {sorted(names - checked)}"
 
 
@@ -249,6 +249,38 @@ def test_doctor_runs_where_the_training_stack_does_not_import():
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert re.search(r"^FIX +tqdm .*make setup", done.stdout, re.MULTILINE), done.stdout
+
+
+BLOCK_TORCH = "raise ImportError('No module named torch (blocked by the test)')\n"
+
+
+def _without_torch(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """``python -m course_lstm ARGS`` where ``import torch`` fails, as before PyTorch is installed."""
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text(BLOCK_TORCH)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    return subprocess.run(
+        [sys.executable, "-m", "course_lstm", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300
+    )
+
+
+def test_doctor_runs_where_torch_does_not_import(tmp_path):
+    done = _without_torch(tmp_path, "doctor")
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert re.search(r"^FIX +PyTorch .*make setup", done.stdout, re.MULTILINE), done.stdout
+    assert re.search(r"^FIX +Profile +cannot be checked until PyTorch imports", done.stdout, re.MULTILINE)
+    assert re.search(r"^ok +NumPy", done.stdout, re.MULTILINE)
+
+
+def test_another_command_without_torch_says_so_in_one_line(tmp_path):
+    done = _without_torch(tmp_path, "experiment", "lag_sweep")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "python -m course_lstm: cannot start (No module named torch (blocked by the test)); "
+        "`python -m course_lstm doctor` says what to install"
+    ]
 
 
 # --- the README's commands still parse ---------------------------------------------------------

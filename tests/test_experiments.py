@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from course_lstm import cli, experiments, profiles, results
+from course_lstm import cli, doctor, experiments, profiles, results
 from course_lstm.models import SequenceModel, parameter_count
 
 
@@ -188,7 +188,7 @@ def test_cli_doctor(capsys):
 
 
 def test_doctor_names_a_fix(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "_version", lambda package: None)
+    monkeypatch.setattr(doctor, "_version", lambda package: None)
     assert cli.main(["doctor"]) == 1
     assert "FIX  JupyterLab" in capsys.readouterr().out
 
