@@ -16,6 +16,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import asdict, dataclass, replace
+from typing import NamedTuple
 
 from course_lstm import results, stats
 from course_lstm.experiments import LSTM_FORGET_BIAS, RunSpec, gradient_norms_at_init
@@ -513,10 +514,18 @@ def format_summary(summary: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def report(experiment: str, name: str = "cpu-mechanisms") -> list[dict] | None:
+class StudyReport(NamedTuple):
+    """One experiment of a shipped study: its summary entries and the provenance line to cite."""
+
+    summary: list[dict]
+    provenance: str  # results.provenance_line of the shipped file
+
+
+def report(experiment: str, name: str = "cpu-mechanisms") -> StudyReport | None:
     """Print one experiment of shipped study ``name``: its table (solved k/n, 95% interval,
     loss / baseline, chosen configuration), each comparison with its test, and where the numbers
-    come from. Returns the experiment's summary entries, or None (saying so) when none ships."""
+    come from. Returns its ``StudyReport`` (read from the file once, for the table and a figure's
+    note alike), or None (saying so) when none ships."""
     shipped = results.shipped("study", name)
     if shipped is None:
         print(
@@ -532,8 +541,9 @@ def report(experiment: str, name: str = "cpu-mechanisms") -> list[dict] | None:
     print(f"\ndoes {references.get(experiment, 'LSTM')} solve more often? one-sided Fisher exact test")
     for c in compare(summary, references):
         print(f"  {c['task']:<15} T = {c['lag']:>3}, against {c['against']}: p = {c['p_value']:.3f}")
-    print(f"\nmeasured: {results.provenance_line(shipped)}")
-    return summary
+    provenance = results.provenance_line(shipped)
+    print(f"\nmeasured: {provenance}")
+    return StudyReport(summary, provenance)
 
 
 def format_gradient(flow: list[dict]) -> str:

@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
 
-from course_lstm import LSTM, final_outputs, pack, plots, results, study
+from course_lstm import LSTM, final_outputs, pack, plots, study
 from course_lstm.cells import lstm_step
 from course_lstm.checks import check
 from course_lstm.experiments import LSTM_FORGET_BIAS, format_table, success_table
@@ -490,8 +490,8 @@ assert masked < 1e-9 and abs(unmasked - padded_share * math.log(copy.output_size
 # %%
 lengths_study = study.report("lengths")
 if lengths_study is not None:
-    plots.experiment_figure(lengths_study, "Mixed lengths: packed against lengths ignored, LSTM against RNN",
-                            note=results.provenance_line(results.shipped("study", "cpu-mechanisms")))
+    plots.experiment_figure(lengths_study.summary, "Mixed lengths: packed against lengths ignored, LSTM against RNN",
+                            note=lengths_study.provenance)
     plt.show()
 
 # %% [markdown]

@@ -39,7 +39,7 @@
 import matplotlib.pyplot as plt
 import torch
 
-from course_lstm import experiments, plots, results, study
+from course_lstm import experiments, plots, study
 from course_lstm.checks import check
 from course_lstm.diagnostics import record_gates
 from course_lstm.experiments import RunSpec, train_run
@@ -331,8 +331,8 @@ assert at_end[1.0] > 100 * at_end[0.0], "bias 1 keeps orders of magnitude more t
 # %%
 bias_study = study.report("forget bias")
 if bias_study is not None:
-    plots.experiment_figure(bias_study, "Temporal order: the forget gate's initial bias, each tuned over lr",
-                            note=results.provenance_line(results.shipped("study", "cpu-mechanisms")))
+    plots.experiment_figure(bias_study.summary, "Temporal order: the forget gate's initial bias, each tuned over lr",
+                            note=bias_study.provenance)
     plt.show()
 
 # %% [markdown]
@@ -423,8 +423,8 @@ assert solved["bias 0"] <= solved["bias 1"]
 # %%
 gate_study = study.report("gates")
 if gate_study is not None:
-    plots.experiment_figure(gate_study, "Remove a gate: the LSTM against each ablated variant",
-                            note=results.provenance_line(results.shipped("study", "cpu-mechanisms")))
+    plots.experiment_figure(gate_study.summary, "Remove a gate: the LSTM against each ablated variant",
+                            note=gate_study.provenance)
     plt.show()
 
 # %% [markdown]

@@ -212,8 +212,8 @@ plt.show()
 # %%
 gru_study = study.report("gru")
 if gru_study is not None:
-    plots.experiment_figure(gru_study, "GRU against LSTM, each tuned over its own grid",
-                            note=results.provenance_line(results.shipped("study", "cpu-mechanisms")))
+    plots.experiment_figure(gru_study.summary, "GRU against LSTM, each tuned over its own grid",
+                            note=gru_study.provenance)
     plt.show()
 
 # %% [markdown]

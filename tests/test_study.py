@@ -316,8 +316,11 @@ def test_the_mechanisms_study_runs_end_to_end(tmp_path, monkeypatch, capsys):
     assert [t.get_text() for t in rates.get_xticklabels()] == ["adding problem\nT = 5", "temporal order\nT = 10"]
     assert len(rates.get_legend_handles_labels()[0]) == 4
     plt.close(figure)
-    monkeypatch.setattr(results, "shipped", lambda experiment, profile: loaded)
-    assert study.report("gates", "ci-mechanisms") == gates
+    reads = []
+    monkeypatch.setattr(results, "shipped", lambda experiment, profile: reads.append(profile) or loaded)
+    shown = study.report("gates", "ci-mechanisms")
+    assert reads == ["ci-mechanisms"]  # one read serves the table and the figure's note
+    assert shown.summary == gates and shown.provenance == results.provenance_line(loaded)
     printed = capsys.readouterr().out
     assert "experiment: gates" in printed and "against no input gate: p = " in printed and "measured: " in printed
     with pytest.raises(ValueError, match="no experiment 'nothing'"):
