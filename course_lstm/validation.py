@@ -30,6 +30,12 @@ class ArgumentTypeError(TypeError, ValueError):
     """
 
 
+class ShapeError(ValueError, RuntimeError):
+    """A tensor of the wrong shape or size: a ValueError, and also the RuntimeError that torch.nn
+    raises for most of these (``input has inconsistent input_size``), so that code written
+    against torch.nn catches ours too."""
+
+
 def _type_error(name: str, expected: str, value: object) -> ArgumentTypeError:
     return ArgumentTypeError(f"{name} must be {expected}, got {type(value).__name__} {value!r}")
 
@@ -157,8 +163,8 @@ def check_like_parameters(name: str, tensor: torch.Tensor, reference: torch.Tens
             f"{name} must be a floating-point tensor ({reference.dtype}, like the module's "
             f"parameters), got dtype {tensor.dtype}; convert it with .to({reference.dtype})"
         )
-    if tensor.dtype != reference.dtype:
-        raise TypeError(
+    if tensor.dtype != reference.dtype:  # torch.nn raises ValueError here; this is both
+        raise ArgumentTypeError(
             f"{name} has dtype {tensor.dtype} but the module's parameters are {reference.dtype}; "
             f"convert one of them, e.g. {name}.to({reference.dtype}) or module.to({tensor.dtype})"
         )
@@ -182,7 +188,7 @@ def check_like(name: str, tensor: torch.Tensor, reference_name: str, reference: 
     """Raise unless ``tensor`` has the dtype (TypeError) and device (ValueError) of
     ``reference``, another argument of the same call; both are named in the message."""
     if tensor.dtype != reference.dtype:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{name} has dtype {tensor.dtype} but {reference_name} has {reference.dtype}; "
             f"convert one of them, e.g. {name}.to({reference.dtype})"
         )
@@ -194,27 +200,27 @@ def check_like(name: str, tensor: torch.Tensor, reference_name: str, reference: 
 
 
 def check_rank(name: str, tensor: torch.Tensor, ranks: tuple[int, ...], layout: str) -> None:
-    """Raise ValueError unless ``tensor.dim()`` is one of ``ranks``; ``layout`` names the axes."""
+    """Raise ShapeError unless ``tensor.dim()`` is one of ``ranks``; ``layout`` names the axes."""
     if tensor.dim() not in ranks:
         expected = " or ".join(f"{r}-D" for r in ranks)
-        raise ValueError(
+        raise ShapeError(
             f"{name} must be {expected} {layout}, got a {tensor.dim()}-D tensor of shape {shape_str(tensor.shape)}"
         )
 
 
 def check_size(name: str, tensor: torch.Tensor, dim: int, expected: int, what: str) -> None:
-    """Raise ValueError unless ``tensor.shape[dim] == expected``; ``what`` names that axis."""
+    """Raise ShapeError unless ``tensor.shape[dim] == expected``; ``what`` names that axis."""
     if tensor.shape[dim] != expected:
-        raise ValueError(
+        raise ShapeError(
             f"{name} must have {what} = {expected} in dimension {dim % tensor.dim()}, got "
             f"{tensor.shape[dim]} (shape {shape_str(tensor.shape)})"
         )
 
 
 def check_shape(name: str, tensor: torch.Tensor, expected: Sequence[int], layout: str) -> None:
-    """Raise ValueError unless ``tensor`` has exactly the shape ``expected`` (no broadcasting)."""
+    """Raise ShapeError unless ``tensor`` has exactly the shape ``expected`` (no broadcasting)."""
     if tuple(tensor.shape) != tuple(expected):
-        raise ValueError(f"{name} must have shape {shape_str(expected)} {layout}, got {shape_str(tensor.shape)}")
+        raise ShapeError(f"{name} must have shape {shape_str(expected)} {layout}, got {shape_str(tensor.shape)}")
 
 
 def check_lengths(lengths: object, batch_size: int, max_length: int) -> torch.Tensor:
