@@ -56,7 +56,7 @@ test-portability: $(INSTALLED)  ## every notebook under strict nbval in each har
 
 # Installs Debian's chromium (apt-get) and playwright-core (npm ci) when missing.
 BROWSER_SHOTS ?= _build/browser
-test-browser: $(INSTALLED)  ## the explorers in JupyterLab in headless Chromium; screenshots in _build/browser/
+test-browser: $(INSTALLED)  ## the site's equations offline and the explorers in JupyterLab, in headless Chromium; screenshots in _build/browser/
 	tests/browser/run.sh $(BIN) $(BROWSER_SHOTS)
 
 notebooks: $(INSTALLED)  ## re-execute notebooks/*.py (ci profile) into .ipynb with outputs

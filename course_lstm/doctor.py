@@ -41,11 +41,13 @@ PIECES = (
     Piece("nbformat", "nbformat", "nbformat", "the student copies"),
     Piece("nbclient", "nbclient", "nbclient", "make notebooks and make course"),
     Piece("nbconvert", "nbconvert", "nbconvert", "make course"),
+    Piece("MathJax", "jupyter_server_mathjax", "jupyter-server-mathjax", "make course (equations typeset offline)"),
     Piece("pytest", "pytest", "pytest", "make test"),
     Piece("nbval", "nbval", "nbval", "make test (the notebooks)"),
     Piece("pytest-xdist", "xdist", "pytest-xdist", "make test on every core"),
     Piece("Hypothesis", "hypothesis", "hypothesis", "make test"),
     Piece("PyYAML", "yaml", "PyYAML", "make test"),
+    Piece("expecttest", "expecttest", "expecttest", "make test (PyTorch's own module test inputs)"),
 )
 """What pyproject.toml installs (dependencies, the course and test extras; not the maintainers'
 lint tools); doctor imports each one."""

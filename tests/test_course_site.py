@@ -1,10 +1,14 @@
 """The rendered course (tools/build_course.py, ``make course``): built from the stored notebooks,
-every notebook has its page, the navigation links resolve, the figures are embedded."""
+every notebook has its page, the navigation links resolve, the figures are embedded, and every
+script comes from the site itself: MathJax from its copy in mathjax/, nothing from the web.
+tests/browser/site.mjs (``make test-browser``) checks that the equations are typeset offline."""
 
 import importlib.util
+import re
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import nbformat
 import pytest
@@ -21,11 +25,13 @@ SOURCES = notebook_files(ROOT / "notebooks", ".ipynb")
 
 
 class Links(HTMLParser):
-    """Every <a> (href and rel, and whether inside the course's <nav>) and <img src> of a page."""
+    """Every <a> (href and rel, and whether inside the course's <nav>), <img src>, stylesheet <link>
+    and <script> (its src, else its text) of a page."""
 
     def __init__(self, page: Path):
         super().__init__()
         self.anchors, self.images, self.title, self._in_nav, self._in_title = [], [], "", False, False
+        self.scripts, self.stylesheets, self._script = [], [], None
         self.feed(page.read_text(encoding="utf-8"))
 
     def handle_starttag(self, tag, attrs):
@@ -36,15 +42,24 @@ class Links(HTMLParser):
             self.anchors.append((attrs.get("rel"), attrs.get("href"), self._in_nav))
         elif tag == "img":
             self.images.append(attrs.get("src") or "")
+        elif tag == "link" and "stylesheet" in (attrs.get("rel") or ""):
+            self.stylesheets.append(attrs.get("href") or "")
+        elif tag == "script":
+            self._script = {"src": attrs.get("src"), "type": attrs.get("type"), "text": ""}
+            self.scripts.append(self._script)
         self._in_title = tag == "title"
 
     def handle_endtag(self, tag):
         self._in_nav = self._in_nav and tag != "nav"
         self._in_title = False
+        if tag == "script":
+            self._script = None
 
     def handle_data(self, data):
         if self._in_title:
             self.title += data
+        if self._script is not None:
+            self._script["text"] += data
 
     def nav(self, rel):
         return sorted({href for r, href, in_nav in self.anchors if in_nav and r == rel})
@@ -94,6 +109,65 @@ def test_page_has_its_title_navigation_and_embedded_figures(site, number):
     assert len(page.images) >= figures, "a figure of the notebook is missing"
     assert all(src.startswith("data:image/png;base64,") for src in page.images), "figures embedded, not linked"
     assert build_course.WIDGET_VIEW not in (out / source.with_suffix(".html").name).read_text(encoding="utf-8")
+
+
+PAGES = [s.with_suffix(".html").name for s in SOURCES]
+WEB = re.compile(r"^(https?:)?//", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_loads_mathjax_from_the_copy_in_the_site(site, name):
+    out, _pages = site
+    sources = [script["src"] for script in Links(out / name).scripts if script["src"]]
+    mathjax = [src for src in sources if src.split("?")[0].endswith("MathJax.js")]
+    assert len(mathjax) == 1, f"expected one MathJax script, found {mathjax}"
+    url = urlsplit(mathjax[0])
+    assert not url.scheme and not url.netloc and not url.path.startswith("/"), f"{mathjax[0]} is not relative"
+    assert url.path == f"{build_course.MATHJAX_FOLDER}/MathJax.js"
+    assert (out / url.path).is_file()
+    # Each configuration named in ?config= is a file of the copy, as MathJax will ask for it.
+    configs = parse_qs(url.query)["config"][0].split(",")
+    assert configs and "Safe" in configs, "the Safe extension: notebook markdown may hold HTML"
+    for config in configs:
+        assert (out / build_course.MATHJAX_FOLDER / "config" / f"{config}.js").is_file(), config
+
+
+@pytest.mark.parametrize("name", [*PAGES, "index.html"])
+def test_no_page_loads_a_script_or_a_stylesheet_from_the_web(site, name):
+    out, _pages = site
+    page = Links(out / name)
+    for script in page.scripts:
+        assert not WEB.match(script["src"] or ""), f"a script from the web: {script['src']}"
+        # An inline loader (nbconvert's require.js, Mermaid or widgets blocks) would fetch one too.
+        assert not re.search(r"https?://", script["text"]), f"a script names a URL: {script['text'][:200]}"
+        if script["src"]:
+            assert (out / urlsplit(script["src"]).path).is_file(), f"{script['src']} is not in the site"
+    assert not any(WEB.match(href) for href in page.stylesheets), page.stylesheets
+
+
+def test_the_mathjax_copy_is_small_and_named_on_the_index(site):
+    out, _pages = site
+    folder = out / build_course.MATHJAX_FOLDER
+    files = [path for path in folder.rglob("*") if path.is_file()]
+    # What the pages need, not the package's 12 MB: the STIX-Web fonts are half of it.
+    assert 1_000_000 < sum(path.stat().st_size for path in files) < 4_000_000
+    assert (folder / "LICENSE").is_file(), "MathJax's licence travels with it"
+    assert any(path.suffix == ".woff" for path in files), "the HTML-CSS output's web fonts"
+    version = build_course.mathjax_version(folder)
+    assert re.fullmatch(r"2\.\d+\.\d+", version), "nbconvert's MathJax configuration is MathJax 2's"
+    assert f"typeset offline, by the MathJax {version}" in (out / "index.html").read_text(encoding="utf-8")
+    # A second build replaces the copy: the same files, nothing left over.
+    (folder / "stale.js").write_text("")
+    assert build_course.copy_mathjax(out) == sum(path.stat().st_size for path in files)
+    assert sorted(path for path in folder.rglob("*") if path.is_file()) == sorted(files)
+
+
+def test_the_mathjax_copy_needs_its_package(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match="expected MathJax files LICENSE in"):
+        build_course.copy_mathjax(tmp_path / "site", source=tmp_path)
+    monkeypatch.setattr(build_course, "MATHJAX_PACKAGE", "no_such_mathjax_package")
+    with pytest.raises(LookupError, match="expected the no_such_mathjax_package package"):
+        build_course.mathjax_source()
 
 
 def test_a_widget_becomes_its_saved_figure():

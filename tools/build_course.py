@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import argparse
 import html
+import importlib.util
 import os
 import re
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+from jinja2 import DictLoader
 from nbclient.exceptions import CellExecutionError
 
 # nbconvert rather than Jupyter Book: it is already in the pinned environment (jupyterlab's server
@@ -36,6 +39,45 @@ STYLE = """<style>
 .celltag_solution { border-left: 4px solid #d4a017; }
 .celltag_solution::before { content: "solution"; font: 11px sans-serif; color: #8a6d0b; padding-left: 4px; }
 </style>
+"""
+# MathJax 2 from the pinned jupyter-server-mathjax package, copied into the site: nbconvert's template
+# is written for MathJax 2 (its MathJax.Hub.Config block), and would fetch it from a CDN. The package
+# has no CommonHTML output, so the pages use the HTML-CSS output with its STIX-Web fonts.
+MATHJAX_PACKAGE = "jupyter_server_mathjax"
+MATHJAX_FOLDER = "mathjax"
+MATHJAX_URL = f"{MATHJAX_FOLDER}/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
+# What the pages load, now or on demand (a TeX extension, a glyph, the menu), out of the package's 12 MB:
+# left out are other languages, the SVG output's fonts, MathML input, and the a11y menu's explorer.
+MATHJAX_FILES = (
+    "LICENSE",
+    "MathJax.js",
+    "config/TeX-AMS-MML_HTMLorMML-full.js",  # TeX input, HTML-CSS output, menus and their extensions
+    "config/Safe.js",
+    "extensions/*.js",
+    "extensions/HTML-CSS/*.js",
+    "extensions/TeX/**/*.js",
+    "jax/element/mml/optable/*.js",
+    "jax/output/HTML-CSS/**/*.js",
+    "fonts/HTML-CSS/STIX-Web/woff/*.woff",
+    "localization/en/*.js",
+)
+# nbconvert's lab template with nothing fetched from the web: no require.js (no page has widget state
+# or JavaScript outputs), no Mermaid loader (no notebook has a diagram), and MathJax told to use the
+# fonts the package has: the hidden MathML it adds for screen readers would ask for its TeX fonts.
+TEMPLATE_NAME = "course_lstm.html.j2"
+TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block html_head_js_mathjax -%}
+<script type="text/x-mathjax-config">
+MathJax.Hub.Config({
+    "HTML-CSS": {availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null,
+                 linebreaks: {automatic: true}},
+    AssistiveMML: {styles: {".MJX_Assistive_MathML *": {"font-family": "inherit!important"}}}
+});
+</script>
+{{ super() }}
+{%- endblock html_head_js_mathjax -%}
 """
 
 
@@ -130,8 +172,43 @@ def with_navigation(page_html: str, nav: str) -> str:
     )
 
 
-def index_html(pages: list[Page], profile: str | None) -> str:
-    """The course's front page: every notebook with its learner time and execution time."""
+def mathjax_source() -> Path:
+    """The MathJax folder of the installed jupyter-server-mathjax; LookupError when it is missing."""
+    spec = importlib.util.find_spec(MATHJAX_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise LookupError(f"expected the {MATHJAX_PACKAGE} package (make setup installs it), found none")
+    return Path(next(iter(spec.submodule_search_locations))) / "static"
+
+
+def mathjax_version(folder: Path) -> str:
+    """The version MathJax.js in ``folder`` states ("2.7.9")."""
+    match = re.search(r'MathJax\.version="([^"]+)"', (folder / "MathJax.js").read_text(encoding="utf-8"))
+    if match is None:
+        raise ValueError(f"expected MathJax.version in {folder / 'MathJax.js'}")
+    return match.group(1)
+
+
+def copy_mathjax(out: Path, source: Path | None = None) -> int:
+    """Replace ``out``/mathjax with the MATHJAX_FILES of ``source``; returns the bytes copied."""
+    source = mathjax_source() if source is None else source
+    target = out / MATHJAX_FOLDER
+    shutil.rmtree(target, ignore_errors=True)
+    size = 0
+    for pattern in MATHJAX_FILES:
+        found = sorted(path for path in source.glob(pattern) if path.is_file())
+        if not found:
+            raise FileNotFoundError(f"expected MathJax files {pattern} in {source}, found none")
+        for path in found:
+            destination = target / path.relative_to(source)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, destination)
+            size += path.stat().st_size
+    return size
+
+
+def index_html(pages: list[Page], profile: str | None, mathjax: str) -> str:
+    """The course's front page: every notebook with its learner time and execution time; ``mathjax``
+    is the version of the MathJax in the site."""
     ran = (
         f"executed in the <code>{html.escape(profile)}</code> profile by <code>make course</code>"
         if profile
@@ -151,7 +228,8 @@ td, th {{ padding: 0.3em 1em; border-bottom: 1px solid #ddd; text-align: left; }
 </head><body>
 <h1>course-lstm</h1>
 <p>An LSTM built from its gates, and the claims about LSTMs tested against a vanilla RNN.
-Each page is a notebook, {ran}; equations are typeset by MathJax, fetched when a page opens.</p>
+Each page is a notebook, {ran}; equations are typeset offline, by the MathJax {html.escape(mathjax)} in
+<code>{MATHJAX_FOLDER}/</code>.</p>
 <table><tr><th>notebook</th><th>your time</th><th>executes in</th></tr>
 {rows}
 </table>
@@ -163,9 +241,10 @@ Each page is a notebook, {ran}; equations are typeset by MathJax, fetched when a
 def build(sources: list[Path], out: Path, profile: str | None, timeout: int = 1800) -> list[Page]:
     """Render ``sources`` into the site in ``out``; execute them first in ``profile`` unless None.
 
-    Writes index.html, NN_name.html (figures embedded, prev / index / next links) and the executed
-    NN_name.ipynb; None renders the stored outputs (the ci profile's). Returns the pages in course
-    order. Raises ValueError for no sources or an unknown profile.
+    Writes index.html, NN_name.html (figures embedded, prev / index / next links), the executed
+    NN_name.ipynb and mathjax/ (the pages' MathJax); None renders the stored outputs (the ci
+    profile's). Returns the pages in course order. Raises ValueError for no sources or an unknown
+    profile, LookupError when jupyter-server-mathjax is not installed.
     """
     if not sources:
         raise ValueError("expected at least one notebook to build, got none")
@@ -175,6 +254,7 @@ def build(sources: list[Path], out: Path, profile: str | None, timeout: int = 18
         os.environ[ENVIRONMENT_VARIABLE] = profile  # the kernels inherit it
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    copy_mathjax(out)  # first: a missing package fails before any notebook runs
     notebooks, pages = [], []
     for source in sources:
         notebook = nbformat.read(source, as_version=4)
@@ -188,14 +268,20 @@ def build(sources: list[Path], out: Path, profile: str | None, timeout: int = 18
         notebooks.append(notebook)
         pages.append(Page(source, title_of(notebook, source.stem), minutes_of(notebook), seconds))
     # embed_images: a markdown image becomes a data URI too, so the site is self-contained.
-    exporter = HTMLExporter(template_name="lab", embed_images=True)
+    exporter = HTMLExporter(
+        template_name="lab",
+        template_file=TEMPLATE_NAME,
+        extra_loaders=[DictLoader({TEMPLATE_NAME: TEMPLATE})],
+        mathjax_url=MATHJAX_URL,
+        embed_images=True,
+    )
     for number, (notebook, page) in enumerate(zip(notebooks, pages, strict=True)):
         nbformat.write(notebook, out / page.source.name)  # with its widgets, for JupyterLab
         static_widgets(notebook)
         resources = {"metadata": {"name": page.title, "path": str(page.source.parent)}}
         body, _ = exporter.from_notebook_node(notebook, resources=resources)
         (out / page.html_name).write_text(with_navigation(body, navigation(pages, number)), encoding="utf-8")
-    (out / "index.html").write_text(index_html(pages, profile), encoding="utf-8")
+    (out / "index.html").write_text(index_html(pages, profile, mathjax_version(out / MATHJAX_FOLDER)), encoding="utf-8")
     return pages
 
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# make test-browser: the notebooks with explorers in JupyterLab, in Debian's headless Chromium.
-# Installs what it lacks (the chromium package, playwright-core from package-lock.json), serves a
-# copy of the notebooks on 127.0.0.1 with a token and throw-away Jupyter folders, runs
-# explorers.mjs, and stops every process it started, whatever happens.
+# make test-browser: the course site and the notebooks with explorers, in Debian's headless Chromium.
+# Installs what it lacks (the chromium package, playwright-core from package-lock.json), builds the
+# site from the stored outputs and runs site.mjs on a page with equations, serves a copy of the
+# notebooks on 127.0.0.1 with a token and throw-away Jupyter folders, runs explorers.mjs, and stops
+# every process it started, whatever happens.
 # Usage: tests/browser/run.sh VENV_BIN SCREENSHOT_DIR
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -10,6 +11,8 @@ bin=$(realpath "$1")
 shots=$(realpath -m "$2")
 here=tests/browser
 notebooks=(02_vanishing_gradients 04_gates 08_inside_the_lstm)  # every notebook that shows an explorer
+site_page=02_vanishing_gradients  # a page of the site with equations, and a TeX string of one of them
+site_tex='\operatorname{diag}'
 
 if [ ! -x /usr/bin/chromium ]; then
     sudo=$([ "$(id -u)" -eq 0 ] || echo sudo)
@@ -69,6 +72,15 @@ export JUPYTER_RUNTIME_DIR=$work/runtime JUPYTER_CONFIG_DIR=$work/config JUPYTER
     JUPYTERLAB_SETTINGS_DIR=$work/settings JUPYTERLAB_WORKSPACES_DIR=$work/workspaces \
     IPYTHONDIR=$work/ipython MPLCONFIGDIR=$work/matplotlib TMPDIR=$work \
     COURSE_LSTM_PROFILE=ci OMP_NUM_THREADS=1
+# The site as make course builds it (--no-execute: the stored outputs), opened from file://.
+"$bin/python" -m tools.build_course --no-execute --out "$work/site" >"$shots/site-build.log" 2>&1 \
+    || { echo "the course site did not build: see $shots/site-build.log" >&2; exit 1; }
+SHOTS=$shots setsid timeout 120 node "$here/site.mjs" "$work/site/$site_page.html" "$site_tex" &
+browser=$!
+site_status=0
+wait "$browser" || site_status=$?
+browser=""
+
 port=$("$bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 token=$("$bin/python" -c 'import secrets; print(secrets.token_hex(24))')
 root=$([ "$(id -u)" -ne 0 ] || echo --allow-root)
@@ -89,3 +101,4 @@ LAB_URL=http://127.0.0.1:$port LAB_TOKEN=$token LAB_ROOT=$work/lab SHOTS=$shots 
     setsid timeout 600 node "$here/explorers.mjs" "${notebooks[@]/%/.ipynb}" &
 browser=$!
 wait "$browser"
+[ "$site_status" -eq 0 ] || { echo "the course site check failed (see above)" >&2; exit "$site_status"; }
