@@ -49,6 +49,19 @@ class AblatedLSTM(layers.LSTM):
         return gates._replace(**{GATE_FIELDS[self.without]: torch.ones_like(gates.g)})
 
 
+class TruncatedLSTM(layers.LSTM):
+    """An LSTM whose gradient is truncated as Hochreiter & Schmidhuber (1997) truncated it.
+
+    The forward pass is the LSTM's, unchanged. Backwards, the gates and the candidate read
+    h_{t-1} detached, so no error flows from them back into the previous step: the only path from
+    one step to the one before is the cell's, dc_t/dc_{t-1} = diag(f_t), the constant error
+    carousel with a forget gate (Gers et al. 2000). The weights still get their gradients.
+    """
+
+    def gates(self, x: Tensor, h: Tensor, weights: layers.Weights) -> LSTMGates:
+        return super().gates(x, h.detach(), weights)
+
+
 PINNED_BIAS = 1000.0
 """A gate bias at which sigmoid is exactly 1.0 in float32 and float64 (from about 17 and 37 on),
 so that its gradient sigma (1 - sigma) is exactly 0: the gate is removed, and stays removed."""
