@@ -221,6 +221,67 @@ def _lstm_mistakes() -> dict[str, Callable]:
     return mistakes
 
 
+# --- 04: the LSTM step's Jacobian -------------------------------------------------------------
+
+
+def _jacobian_cases(generator: torch.Generator) -> list[tuple]:
+    """LSTM steps whose gates are far from saturated (weights / 2), so every path counts."""
+    return [tuple(t / 2 if k >= 3 else t for k, t in enumerate(case)) for case in _lstm_cases(generator)]
+
+
+def _jacobian_reference(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    """d(h', c') / d(h, c) per sequence, by autograd: (N, 2H, 2H), blocks [[dh'/dh, dh'/dc], [dc'/dh, dc'/dc]]."""
+    H = h.shape[-1]
+
+    def step(state: Tensor) -> Tensor:  # (N, 2H) -> (N, 2H); the sequences do not interact
+        h_next, c_next, _ = lstm_step(x, state[:, :H], state[:, H:], W_ih, W_hh, b_ih, b_hh)
+        return torch.cat([h_next, c_next], dim=-1)
+
+    full = torch.autograd.functional.jacobian(step, torch.cat([h, c], dim=-1))  # (N, 2H, N, 2H)
+    return full.diagonal(dim1=0, dim2=2).permute(2, 0, 1)
+
+
+def _jacobian_blocks(x, h, c, W_ih, W_hh, b_ih, b_hh, *, transpose=False, order="hc", skip=()):
+    """The closed form with known mistakes switched on: ``skip`` names the terms left out."""
+    i, f, g, o = lstm_step(x, h, c, W_ih, W_hh, b_ih, b_hh).gates
+    tanh_c = torch.tanh(f * c + i * g)
+    W_hi, W_hf, W_hg, W_ho = (W.T if transpose else W for W in W_hh.chunk(4))
+
+    def rows(scale: Tensor, W: Tensor) -> Tensor:  # diag(scale) W for every sequence: (N, H, H)
+        return scale[:, :, None] * W
+
+    recurrent = "gates" not in skip
+    zero = torch.zeros_like(rows(f, W_hf))
+    dc_dh = rows(c * f * (1 - f), W_hf) + rows(g * i * (1 - i), W_hi) + rows(i * (1 - g**2), W_hg)
+    dc_dh = dc_dh if recurrent else zero
+    dc_dc = torch.diag_embed(f)
+    through_c = o * (1 - tanh_c**2)
+    dh_dh = (rows(tanh_c * o * (1 - o), W_ho) if recurrent else zero) + (
+        zero if "c path of h" in skip else rows(through_c, torch.eye(h.shape[-1], dtype=h.dtype)) @ dc_dh
+    )
+    dh_dc = torch.diag_embed(through_c if "f in dh/dc" in skip else through_c * f)
+    blocks = {"h": (dh_dh, dh_dc), "c": (dc_dh, dc_dc)}
+    return torch.cat([torch.cat(blocks[row], dim=2) for row in order], dim=1)
+
+
+def _jacobian_mistakes() -> dict[str, Callable]:
+    def variant(**options) -> Callable:
+        return lambda *args: _jacobian_blocks(*args, **options)
+
+    return {
+        "only the cell's own path is there (the Jacobian Hochreiter & Schmidhuber truncated to): the "
+        "gates and the candidate read h too, so dc'/dh and dh'/dh have W_hh terms": variant(skip=("gates",)),
+        "h' = o * tanh(c') depends on h through c' as well: dh'/dh needs diag(o * (1 - tanh(c')^2)) "
+        "times dc'/dh": variant(skip=("c path of h",)),
+        "dh'/dc goes through c' = f * c + ...: it needs the factor f": variant(skip=("f in dh/dc",)),
+        "the pre-activation is h @ W_hk.T, so its derivative with respect to h is W_hk itself (row j: "
+        "unit j), not W_hk.T": variant(transpose=True),
+        "stack the rows as (h', c') and the columns as (h, c): [[dh'/dh, dh'/dc], [dc'/dh, dc'/dc]]": variant(
+            order="ch"
+        ),
+    }
+
+
 # --- 05: counting parameters ----------------------------------------------------------------
 
 
@@ -499,6 +560,16 @@ EXERCISES = {
             _lstm_mistakes(),
         ),
         Exercise(
+            "lstm_jacobian",
+            "lstm_jacobian(x, h, c, W_ih, W_hh, b_ih, b_hh) -> (N, 2H, 2H)",
+            _jacobian_reference,
+            _jacobian_cases,
+            _jacobian_mistakes(),
+            advice="write the four blocks one at a time; each gate's derivative with respect to h is "
+            "diag(its slope) times its (H, H) block of W_hh, and c' = f * c + i * g depends on h "
+            "through i, f and g. The checker compares with autograd",
+        ),
+        Exercise(
             "lstm_parameter_count",
             "lstm_parameter_count(input_size, hidden_size, num_layers) -> int",
             _count_reference,
@@ -528,7 +599,7 @@ EXERCISES = {
                 "fit the whole curve, not its two ends: least squares of log norm against the distance "
                 "to the loss": _decay_endpoints,
                 "return the factor per step, exp(slope), not the slope of log norm itself": _decay_slope,
-                "the distance to the loss is T-1-t, so the first norm is the farthest; your factor is "
+                "norms[0] is the step farthest from the loss (T - 1 steps away, the last is 0); your factor is "
                 "upside down (1/r)": _decay_upside_down,
             },
             advice="fit a straight line to log(norm) against the distance to the loss, by least "
