@@ -196,10 +196,11 @@ def draw_gate_trace(figure: Figure, trace: GateTrace) -> None:
     # h is drawn wide and pale under c: with o = 1 and a small c, h = tanh(c) is almost c.
     bottom.plot(steps, trace.h.numpy(), color="tab:purple", lw=3, alpha=0.45, label="hidden state $h_t$")
     bottom.plot(steps, trace.c.numpy(), color="tab:green", lw=1.3, label="cell state $c_t$")
-    bottom.plot(steps, spike, color="tab:green", ls="--", lw=1, label="the spike's share of $c_t$")
+    # Drawn last, in its own colour: on the spike-only input it equals c_t and would hide under it.
+    bottom.plot(steps, spike, color="tab:orange", ls="--", lw=1.6, zorder=3, label="the spike's share of $c_t$")
     for k in KEPT_AFTER:
         if SPIKE_STEP + k < trace.x.shape[0]:
-            bottom.plot(SPIKE_STEP + k, spike[SPIKE_STEP + k], "o", color="tab:green", ms=4)
+            bottom.plot(SPIKE_STEP + k, spike[SPIKE_STEP + k], "o", color="tab:orange", ms=4, zorder=3)
     bottom.set(xlabel="time step $t$", ylabel="state")
     bottom.legend(loc="upper right", fontsize="small")
     figure.suptitle(gate_title(trace), fontsize="medium")
@@ -279,7 +280,9 @@ def draw_gradient_flow(figure: Figure, flow: GradientComparison) -> None:
         color="tab:orange",
         label=f"LSTM, forget bias {flow.forget_bias:g}: ×{flow.lstm_rate:.3f} per step",
     )
-    ax.set(xlabel="distance to the loss $T-1-t$ (steps)", ylabel=r"$\|\partial L / \partial h_t\|$ (batch mean)")
+    ax.set(
+        xlabel="distance to the loss $T - t$ (steps)", ylabel=r"$\|\partial \mathcal{L} / \partial h_t\|$ (batch mean)"
+    )
     ax.legend(loc="best", fontsize="small")
     far = flow.distance[0].item()
     ax.set_title(

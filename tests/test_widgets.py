@@ -281,3 +281,15 @@ def test_the_computations_import_without_ipywidgets():
     code = "import sys; sys.modules['ipywidgets'] = None; import course_lstm.explorations"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr.strip().splitlines()[-1]
+
+
+def test_the_spikes_share_is_drawn_above_the_cell_state():
+    """On the spike-only input the spike's share equals c_t: it must not hide under c_t's line."""
+    from course_lstm.explorations import gate_figure, gate_trace
+
+    figure = gate_figure(gate_trace(forget=0.9))
+    bottom = figure.axes[1]
+    lines = {line.get_label(): line for line in bottom.get_lines()}
+    spike, cell = lines["the spike's share of $c_t$"], lines["cell state $c_t$"]
+    assert spike.get_zorder() > cell.get_zorder()
+    assert spike.get_color() != cell.get_color()
