@@ -7,13 +7,12 @@ CPU and GPU); LSTMs can have their forget-gate bias set, chrono initialisation, 
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from course_lstm import cells, layers, packing
+from course_lstm import cells, layers, packing, validation
 from course_lstm.cells import GATE_COUNTS, LSTMGates
 
 Kind = Literal["rnn", "lstm", "gru"]
@@ -137,13 +136,6 @@ def pin_gate(lstm: nn.Module, gate: str) -> None:
             bias_hh[rows] = 0.0
 
 
-def _check_finite(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a finite number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-
-
 def set_forget_bias(lstm: nn.Module, value: float) -> None:
     """Set the forget-gate bias of every layer and direction of an LSTM (see ``lstm_biases``) so
     that f = sigmoid(value) at a zero input.
@@ -151,7 +143,7 @@ def set_forget_bias(lstm: nn.Module, value: float) -> None:
     torch.nn adds ``bias_ih`` and ``bias_hh``; the forget block (rows H..2H) of ``bias_ih`` gets
     ``value`` and that of ``bias_hh`` 0. Jozefowicz et al. 2015 recommend 1.
     """
-    _check_finite("value", value)
+    validation.finite_float("value", value)
     with torch.no_grad():
         for bias_ih, bias_hh in lstm_biases(lstm):
             rows = _gate_rows("f", bias_ih)
@@ -180,10 +172,7 @@ def set_chrono_bias(lstm: nn.Module, max_lag: int, generator: torch.Generator) -
     Every layer and direction of an LSTM (see ``lstm_biases``) draws its own H values from
     ``generator``, in torch.nn's order; ``bias_hh``'s input and forget blocks become 0.
     """
-    if isinstance(max_lag, bool) or not isinstance(max_lag, numbers.Integral):
-        raise TypeError(f"max_lag must be a whole number, got {max_lag!r}")
-    if max_lag < 3:
-        raise ValueError(f"max_lag must be at least 3 for chrono initialisation, got {max_lag}")
+    validation.integer("max_lag", max_lag, 3, expected="an int of at least 3 for chrono initialisation")
     with torch.no_grad():
         for bias_ih, bias_hh in lstm_biases(lstm):
             forget_rows, input_rows = _gate_rows("f", bias_ih), _gate_rows("i", bias_ih)

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -14,6 +13,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from course_lstm import validation
 from course_lstm.tasks import Batch, Task
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop, "sgd": torch.optim.SGD}
@@ -92,24 +92,6 @@ def evaluate(model: nn.Module, task: Task, batch: Batch) -> tuple[float, float |
         model.train(was_training)
 
 
-def _check_whole(name: str, value: object, *, positive: bool = True) -> None:
-    """TypeError unless ``value`` is a whole number (not a bool); ValueError unless > 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a whole number, got {type(value).__name__} {value!r}")
-    if positive and value <= 0:
-        raise ValueError(f"{name} must be a positive whole number, got {value!r}")
-
-
-def _check_positive(name: str, value: object, hint: str = "") -> None:
-    """TypeError unless ``value`` is a real number (not a bool); ValueError unless finite, > 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite positive number, got {value!r}{hint}")
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}{hint}")
-
-
 def fit(
     model: nn.Module,
     task: Task,
@@ -148,13 +130,13 @@ def fit(
         ("eval_every", eval_every),
         ("eval_batch_size", eval_batch_size),
     ):
-        _check_whole(name, count)
-    _check_whole("seed", seed, positive=False)
-    _check_positive("lr", lr)
+        validation.positive_int(name, count)
+    validation.integer("seed", seed)
+    validation.positive_float("lr", lr)
     if clip is not None:
-        _check_positive("clip", clip, "; clip=None trains without clipping")
+        validation.positive_float("clip", clip, "; clip=None trains without clipping")
     threshold = task.solved_threshold if solved_threshold is None else solved_threshold
-    _check_positive("solved_threshold", threshold)
+    validation.positive_float("solved_threshold", threshold)
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, got {optimizer!r}")
     if on_nonfinite not in ("raise", "stop"):

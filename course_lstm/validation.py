@@ -117,6 +117,19 @@ def finite_float(
     return number
 
 
+def positive_float(name: str, value: object, hint: str = "") -> float:
+    """``value`` as a float if it is a finite real number > 0 (a learning rate, a threshold), else
+    raise: TypeError for a wrong type, ValueError for NaN, inf, 0 or below. ``hint`` is appended
+    to the ValueError's message (e.g. what to pass instead)."""
+    expected = "a finite positive number"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise _type_error(name, expected, value)
+    number = finite_float(name, value, expected=expected) if math.isfinite(value) else math.nan
+    if not number > 0:
+        raise ValueError(f"{name} must be {expected}, got {value!r}{hint}")
+    return number
+
+
 def boolean(name: str, value: object) -> bool:
     """``value`` if it is True or False, else TypeError: torch.nn refuses ``bias=1`` the same
     way, and a string such as "False" would otherwise be taken as true."""

@@ -263,7 +263,7 @@ def test_fit_takes_a_stricter_solved_threshold():
     model = SequenceModel("rnn", task.input_size, 4, task.output_size, implementation="torch")
     history = fit(model, task, 20, eval_every=10, progress=False, solved_threshold=1e9)
     assert history.solved_at == 10 and history.status == "solved"
-    with pytest.raises(ValueError, match="solved_threshold must be a positive number, got 0"):
+    with pytest.raises(ValueError, match="solved_threshold must be a finite positive number, got 0"):
         fit(model, task, 20, progress=False, solved_threshold=0)
 
 

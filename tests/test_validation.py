@@ -6,6 +6,7 @@ expected and what came.
 """
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -109,3 +110,23 @@ def test_check_like_names_both_tensors():
         validation.check_like("h", torch.zeros(2, 4, dtype=torch.float64, device="meta"), "x", x)
     with pytest.raises(TypeError, match=r"x must be a floating-point tensor, got dtype torch.int64"):
         validation.check_floating("x", torch.zeros(2, 3, dtype=torch.int64))
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        (0, ValueError, "lr must be a finite positive number, got 0; try 1e-3"),
+        (-1.5, ValueError, "lr must be a finite positive number, got -1.5; try 1e-3"),
+        (float("nan"), ValueError, "lr must be a finite positive number, got nan; try 1e-3"),
+        (float("inf"), ValueError, "lr must be a finite positive number, got inf; try 1e-3"),
+        ("0.1", TypeError, "lr must be a finite positive number, got str '0.1'"),
+        (True, TypeError, "lr must be a finite positive number, got bool True"),
+    ],
+)
+def test_positive_float_refuses_what_is_not_a_finite_positive_number(value, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        validation.positive_float("lr", value, "; try 1e-3")
+
+
+def test_positive_float_returns_a_float():
+    assert validation.positive_float("lr", 3) == 3.0 and isinstance(validation.positive_float("lr", 3), float)
