@@ -337,9 +337,20 @@ class _Cell(nn.Module):
 class RNNCell(_Cell):
     r"""An Elman RNN cell, :math:`h' = \tanh(W_{ih} x + b_{ih} + W_{hh} h + b_{hh})`, like nn.RNNCell.
 
-    forward(input (N, I) or (I,), hx (N, H) or (H,) or None) -> h' with hx's shape.
-    ``nonlinearity`` is "tanh" or "relu". Unlike nn.RNNCell, ``hidden_size = 0`` is refused
-    (ValueError), as nn.RNN refuses it: see ``_Cell``.
+    Args:
+        input_size: I, the features of the input.
+        hidden_size: H, the features of the state; at least 1 (unlike nn.RNNCell, 0 is refused,
+            as nn.RNN refuses it: see ``_Cell``).
+        bias: whether the cell has the biases b_ih and b_hh (default True).
+        nonlinearity: "tanh" (default) or "relu".
+        device, dtype: of the parameters, as in torch.nn.
+
+    Inputs: input, hx
+        input: (N, I), or (I,) unbatched.
+        hx: (N, H), or (H,) unbatched; zeros when omitted.
+
+    Outputs: h'
+        h': (N, H), or (H,) unbatched: the next state.
     """
 
     kind = "rnn"
@@ -368,9 +379,20 @@ class RNNCell(_Cell):
 class LSTMCell(_Cell):
     """An LSTM cell with torch.nn.LSTMCell's parameters; see ``lstm_step`` for the equations.
 
-    forward(input (N, I) or (I,), hx=(h, c) each (N, H) or (H,), or None) -> (h', c').
-    ``forward_with_gates`` also returns the gate activations i, f, g, o. Unlike nn.LSTMCell,
-    ``hidden_size = 0`` is refused (ValueError), as nn.LSTM refuses it: see ``_Cell``.
+    Args:
+        input_size: I, the features of the input.
+        hidden_size: H, the features of h and c; at least 1 (unlike nn.LSTMCell, 0 is refused,
+            as nn.LSTM refuses it: see ``_Cell``).
+        bias: whether the cell has the biases b_ih and b_hh (default True).
+        device, dtype: of the parameters, as in torch.nn.
+
+    Inputs: input, (h, c)
+        input: (N, I), or (I,) unbatched.
+        (h, c): each (N, H), or (H,) unbatched; zeros when omitted.
+
+    Outputs: (h', c')
+        h', c': each (N, H), or (H,) unbatched. ``forward_with_gates`` returns
+        ``LSTMStep(h', c', LSTMGates(i, f, g, o))`` instead.
     """
 
     kind = "lstm"
@@ -403,9 +425,19 @@ class LSTMCell(_Cell):
 class GRUCell(_Cell):
     """A GRU cell with torch.nn.GRUCell's parameters; see ``gru_step`` for the equations.
 
-    forward(input (N, I) or (I,), hx (N, H) or (H,) or None) -> h' with hx's shape.
-    Unlike nn.GRUCell, ``hidden_size = 0`` is refused (ValueError), as nn.GRU refuses it: see
-    ``_Cell``.
+    Args:
+        input_size: I, the features of the input.
+        hidden_size: H, the features of the state; at least 1 (unlike nn.GRUCell, 0 is refused,
+            as nn.GRU refuses it: see ``_Cell``).
+        bias: whether the cell has the biases b_ih and b_hh (default True).
+        device, dtype: of the parameters, as in torch.nn.
+
+    Inputs: input, hx
+        input: (N, I), or (I,) unbatched.
+        hx: (N, H), or (H,) unbatched; zeros when omitted.
+
+    Outputs: h'
+        h': (N, H), or (H,) unbatched: the next state.
     """
 
     kind = "gru"

@@ -66,3 +66,9 @@ def test_importing_the_package_needs_no_torch_and_its_names_resolve():
     assert done.returncode == 0, done.stderr
     with pytest.raises(AttributeError, match="module 'course_lstm' has no attribute 'Lstm'"):
         course_lstm.Lstm  # noqa: B018
+
+
+@pytest.mark.parametrize("name", ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"])
+def test_the_layers_and_cells_document_args_inputs_and_outputs_as_torch_does(name):
+    doc = getattr(course_lstm, name).__doc__ or ""
+    assert all(heading in doc for heading in ("Args:", "Inputs:", "Outputs:")), doc
