@@ -26,7 +26,9 @@
 # **Prerequisites**: Python and a little PyTorch: tensors, `.shape`, autograd (`loss.backward()`),
 # an optimizer loop. No recurrent networks needed: that is what we build.
 #
-# **Time**: about 10 minutes. Executing the notebook takes a few seconds.
+# **Time**: about 10 minutes. Executing the notebook takes seconds in the `ci` profile and up to a few
+# minutes in the `cpu` profile; `tools/execute_notebooks.py` prints the time it took, and
+# [docs/instructor.md](../docs/instructor.md) lists the measured times.
 
 # %%
 import torch
@@ -119,6 +121,21 @@ for name, p in PROFILES.items():
 # margin measured under several CPU settings (`make test-portability`).
 
 # %% [markdown]
+# ## Notation, once for the whole course
+#
+# | symbol | meaning |
+# | --- | --- |
+# | $T$ | the number of time steps of a sequence (torch.nn's documentation, and the package's docstrings that follow it, call it $L$) |
+# | $t = 1, \dots, T$ | step $t$ reads $x_t$ and makes $h_t$ (and $c_t$) from $h_{t-1}$; $h_0$, $c_0$ are the initial states. In code, indices start at 0: `output[t - 1]` is $h_t$ |
+# | $N$, $I$, $H$ | batch size, input features per step, hidden units (the state's size) |
+# | `(T, N, I)`, `(N, T, I)` | a batch of sequences, time-first (torch.nn's default) or batch-first; states are `(num_layers, N, H)` |
+# | $\mathcal{L}$ | the loss; the experiments read it after the last step |
+# | $T - t$ | the distance from step $t$ to the loss, in steps: the $x$ axis of every gradient plot |
+# | $W_{ih}$, $W_{hh}$, $b_{ih}$, $b_{hh}$ | the input and recurrent weights and biases, named and shaped as in torch.nn |
+# | $i, f, g, o$ | the LSTM's input, forget and output gates and its candidate, in torch.nn's row order |
+# | $\sigma$, $\odot$ | the logistic sigmoid; the elementwise product |
+
+# %% [markdown]
 # ## How exercises work
 #
 # An exercise asks you to write one function. The cell after it calls
@@ -126,12 +143,12 @@ for name, p in PROFILES.items():
 # and answers in one line: `Correct: ...`, or `Not yet: ...` with what is wrong (a shape, an
 # order, a missing term). It never shows you a traceback from inside the checker.
 #
-# A warm-up. PyTorch's recurrent layers take sequences *time-first*, `(L, N, I)`: sequence
-# length, batch, features. Data often comes *batch-first*, `(N, L, I)`. Write `to_time_major`.
+# A warm-up. PyTorch's recurrent layers take sequences *time-first*, `(T, N, I)`: sequence
+# length, batch, features. Data often comes *batch-first*, `(N, T, I)`. Write `to_time_major`.
 
 # %% tags=["solution"]
 def to_time_major(x: torch.Tensor) -> torch.Tensor:
-    """(N, L, I) batch-first -> (L, N, I) time-first, each sequence kept intact."""
+    """(N, T, I) batch-first -> (T, N, I) time-first, each sequence kept intact."""
     return x.transpose(0, 1)
 
 
@@ -149,7 +166,7 @@ check("to_time_major", lambda x: x.reshape(x.shape[1], x.shape[0], x.shape[2]))
 # You can see the mixing directly: sequence 0 of a batch of 2 sequences of length 3.
 
 # %%
-x = torch.arange(2 * 3).reshape(2, 3, 1)  # (N=2, L=3, I=1): sequence 0 is 0, 1, 2
+x = torch.arange(2 * 3).reshape(2, 3, 1)  # (N=2, T=3, I=1): sequence 0 is 0, 1, 2
 print("transpose:", to_time_major(x)[:, 0, 0].tolist())
 print("reshape:  ", x.reshape(3, 2, 1)[:, 0, 0].tolist())
 assert to_time_major(x)[:, 0, 0].tolist() == [0, 1, 2]
@@ -158,6 +175,37 @@ assert to_time_major(x)[:, 0, 0].tolist() == [0, 1, 2]
 # Solutions sit in cells tagged `solution`. Instructors generate student copies in which those
 # cells keep the signature and docstring, and the body becomes `...` and
 # `raise NotImplementedError`; the checker then answers "Not written yet".
+
+# %% [markdown]
+# ## References
+#
+# The papers the notebooks cite, in the order the course meets them:
+#
+# - Bengio, Simard & Frasconi (1994). Learning long-term dependencies with gradient descent is
+#   difficult. *IEEE Transactions on Neural Networks* 5(2). (Notebook 02.)
+# - Hochreiter (1991). *Untersuchungen zu dynamischen neuronalen Netzen*, diploma thesis, TU
+#   Munich: the vanishing gradient first analysed (the analysis behind notebook 02).
+# - Pascanu, Mikolov & Bengio (2013). On the difficulty of training recurrent neural networks.
+#   *ICML*. Conditions for vanishing and exploding; gradient-norm clipping. (Notebook 02.)
+# - Hochreiter & Schmidhuber (1997). Long short-term memory. *Neural Computation* 9(8): the
+#   constant error carousel, input and output gates, the truncated gradient. (Notebooks 03, 04.)
+# - Gers, Schmidhuber & Cummins (2000). Learning to forget: continual prediction with LSTM.
+#   *Neural Computation* 12(10): the forget gate. (Notebooks 03, 04, 08.)
+# - Le, Jaitly & Hinton (2015). A simple way to initialize recurrent networks of rectified linear
+#   units. arXiv:1504.00941: identity initialisation; the adding problem as used here. (02, 06.)
+# - Arjovsky, Shah & Bengio (2016). Unitary evolution recurrent neural networks. *ICML*: the
+#   adding and copy tasks as benchmarks; orthogonal recurrences. (02, 06.)
+# - Saxe, McClelland & Ganguli (2014). Exact solutions to the nonlinear dynamics of learning in
+#   deep linear networks. *ICLR*: orthogonal initialisation (a choice in the study behind 06).
+# - Jozefowicz, Zaremba & Sutskever (2015). An empirical exploration of recurrent network
+#   architectures. *ICML*: forget-gate bias 1. (04, 08.)
+# - Tallec & Ollivier (2018). Can recurrent neural networks warp time? *ICLR*: chrono
+#   initialisation. (06, 08.)
+# - Greff, Srivastava, Koutník, Steunebrink & Schmidhuber (2017). LSTM: a search space odyssey.
+#   *IEEE TNNLS* 28(10): the gate ablations. (08.)
+# - Cho et al. (2014). Learning phrase representations using RNN encoder-decoder for statistical
+#   machine translation. *EMNLP*: the GRU. (10.)
+# - Kingma & Ba (2015). Adam: a method for stochastic optimization. *ICLR*. (02.)
 
 # %% [markdown]
 # ## Summary

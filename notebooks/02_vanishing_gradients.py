@@ -32,10 +32,13 @@
 # **Prerequisites**: notebook 01 (one RNN step, backpropagation through time); matrix norms
 # at the level of "$\|A x\| \le \|A\|\,\|x\|$".
 #
-# **Time**: about 50 minutes. Executing the notebook takes under half a minute in the `ci`
-# profile.
+# **Time**: about 50 minutes. Executing the notebook takes seconds in the `ci` profile and up to a few
+# minutes in the `cpu` profile; `tools/execute_notebooks.py` prints the time it took, and
+# [docs/instructor.md](../docs/instructor.md) lists the measured times.
 
 # %%
+import math
+
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 import torch
@@ -44,7 +47,7 @@ from torch import nn
 import course_lstm
 from course_lstm import diagnostics
 from course_lstm.checks import check
-from course_lstm.explorations import gradient_figure, gradient_flow
+from course_lstm.explorations import gradient_flow
 from course_lstm.models import SequenceModel
 from course_lstm.notebook import agree, setup
 from course_lstm.tasks import AddingProblem
@@ -57,10 +60,9 @@ profile = setup(seed=0)
 # %% [markdown]
 # ## 1. The gradient is a product of step Jacobians
 #
-# Notebook 01 found the backward recursion $\partial L / \partial h_{t-1} = W_{hh}^\top
-# \delta_t$. Let us name the matrix behind it. We write $T$ for the sequence length (the $L$ of
-# notebook 01, the letter the adding-problem literature uses); the loss reads the last state
-# $h_T$. One step is
+# Notebook 01 found the backward recursion $\partial \mathcal{L} / \partial h_{t-1} = W_{hh}^\top
+# \delta_t$. Let us name the matrix behind it. As in notebook 01, the sequence has $T$ steps and
+# the loss reads the last state $h_T$. One step is
 #
 # $$h_k = \tanh(a_k), \qquad a_k = W_{ih}\, x_k + b + W_{hh}\, h_{k-1},$$
 #
@@ -73,8 +75,8 @@ profile = setup(seed=0)
 # row $i$ of $W_{hh}$ scaled by $1 - h_{k,i}^2$. The chain rule strings the steps together:
 #
 # $$\frac{\partial h_T}{\partial h_t} = \prod_{k=t+1}^{T} J_k = J_T\, J_{T-1} \cdots J_{t+1},
-# \qquad \frac{\partial L}{\partial h_t} = \Big(\frac{\partial h_T}{\partial h_t}\Big)^{\!\top}
-# \frac{\partial L}{\partial h_T}.$$
+# \qquad \frac{\partial \mathcal{L}}{\partial h_t} = \Big(\frac{\partial h_T}{\partial h_t}\Big)^{\!\top}
+# \frac{\partial \mathcal{L}}{\partial h_T}.$$
 #
 # $T - t$ matrices, one per step between $h_t$ and the loss. Here are all $T$ Jacobians of a
 # sequence at once: `h` holds $h_1, \dots, h_T$ as rows.
@@ -114,7 +116,11 @@ agree("J_k by hand vs package", ours, diagnostics.step_jacobians(rnn, x))
 # \sigma_{\max}(W_{hh})^{\,T-t}.$$
 #
 # If $\sigma_{\max} < 1$ the gradient *must* vanish exponentially, whatever the inputs. If
-# $\sigma_{\max} > 1$ it *may* explode, but the bound does not say it will. A second number
+# $\sigma_{\max} > 1$ it *may* explode, but the bound does not say it will. (These are the
+# conditions of Pascanu, Mikolov & Bengio 2013: $\sigma_{\max} < 1/\gamma$ suffices for
+# vanishing, with $\gamma$ the largest slope of the nonlinearity, 1 for tanh; for a linear RNN,
+# $\rho > 1$ is necessary for explosion. Bengio, Simard & Frasconi 1994 first showed the
+# dilemma: a recurrent net that stores information robustly must have vanishing gradients.) A second number
 # describes the long run: the **spectral radius** $\rho(W_{hh}) = \max |\lambda_i|$, the
 # largest eigenvalue in absolute value. Always $\rho \le \sigma_{\max}$, and
 # $\|W_{hh}^d\|_2^{1/d} \to \rho$ as $d$ grows: without the tanh, a linear RNN's gradient
@@ -176,8 +182,44 @@ assert product_norm[0] < 1e-6, "at the default initialisation the product should
 # $\rho^{T-t}$ instead, and tanh's slopes below 1 push it lower still. At torch's default
 # initialisation $\rho$ is well below 1, so the gradient from 99 steps back is gone.
 #
+# **Why is $\rho$ below 1 at torch's default initialisation?** `nn.RNN` draws every weight of
+# $W_{hh}$ from $U(-1/\sqrt{H}, 1/\sqrt{H})$, whose variance is $\sigma^2 = 1/(3H)$. The
+# eigenvalues of an $H \times H$ matrix of independent entries of variance $\sigma^2$ fill, as
+# $H$ grows, the disc of radius $\sigma\sqrt{H}$ (the circular law), so
+#
+# $$\rho(W_{hh}) \to \sigma \sqrt{H} = \frac{1}{\sqrt{3}} \approx 0.577,$$
+#
+# whatever the width. A finite matrix's largest eigenvalue sits a little outside the disc, less
+# so the wider it is. This is where notebook 01's per-step factor came from: a $\rho$ near
+# $1/\sqrt{3}$, lowered further by tanh's slopes. Twenty draws of `nn.RNN`'s $W_{hh}$ at each width:
+
+# %%
+predicted_rho = 1 / math.sqrt(3)
+radii = {}
+for width in (8, 32, 128, 512):
+    draws = []
+    for seed in range(20):
+        torch.manual_seed(seed)
+        weight = nn.RNN(2, width).weight_hh_l0.detach().double()
+        draws.append(torch.linalg.eigvals(weight).abs().max().item())
+    radii[width] = torch.tensor(draws)
+    print(f"H = {width:3d}: rho over 20 draws {radii[width].mean():.3f} +- {radii[width].std():.3f} "
+          f"(1/sqrt(3) = {predicted_rho:.3f})")
+means = [radii[width].mean().item() for width in radii]
+assert all(abs(mean - predicted_rho) < 0.06 for mean in means), "rho is near 1/sqrt(3) at every width"
+assert means == sorted(means, reverse=True), "and closer to it the wider the matrix"
+assert all(radii[width].max() < 1 for width in (32, 128, 512)), "every draw vanishes in the long run"
+
+# %% [markdown]
+# So the default initialisation starts every RNN in the vanishing regime. The lever is the
+# initialisation of $W_{hh}$: scaled to a spectral radius of 1, or made orthogonal (every
+# singular value 1, section 3), or the identity with ReLU units (Le, Jaitly & Hinton 2015). Each
+# keeps the linear part of the step from shrinking the gradient; none stops tanh's slopes from
+# doing so once the units saturate. Notebook 06's study tunes each RNN over exactly these
+# choices (default, orthogonal, identity $W_{hh}$).
+#
 # *Try it*: add `model.core.weight_hh_l0.data.mul_(3)` right after `model = ...` and re-run
-# that cell and the two after it. Which lines cross 1, and which asserts still hold?
+# the cells of section 2. Which lines cross 1, and which asserts still hold?
 #
 # ## 3. One knob: the gain of $W_{hh}$
 #
@@ -205,9 +247,9 @@ print(f"gain 2.0: singular values from {singular_values.min():.3f} to {singular_
 assert torch.allclose(singular_values, torch.full_like(singular_values, 2.0))
 
 # %% [markdown]
-# Now the quantity training sees: $\|\partial L / \partial h_t\|$, averaged over a batch of
+# Now the quantity training sees: $\|\partial \mathcal{L} / \partial h_t\|$, averaged over a batch of
 # adding-problem sequences, from `diagnostics.gradient_through_time`, for five gains.
-# `diagnostics.decay_rate` fits a straight line to $\log \|\partial L / \partial h_t\|$ against
+# `diagnostics.decay_rate` fits a straight line to $\log \|\partial \mathcal{L} / \partial h_t\|$ against
 # the distance $T - t$: its slope is the per-step factor $r$, so the norm behaves like
 # $r^{T-t}$. Since each step multiplies by some $J_k^\top$ with $\|J_k\|_2 \le \gamma$, the
 # fitted $r$ can never exceed $\gamma$.
@@ -224,7 +266,7 @@ for gain in GAINS:
 for gain in GAINS:
     plt.semilogy(distance, flows[gain].h, label=rf"$\gamma$ = {gain}: $r$ = {rates[gain]:.2f}")
 plt.xlabel("distance to the loss, $T - t$ (steps)")
-plt.ylabel(r"$\|\partial L / \partial h_t\|$ (mean over the batch)")
+plt.ylabel(r"$\|\partial \mathcal{L} / \partial h_t\|$ (mean over the batch)")
 plt.title(r"Gain $\gamma \leq 1$: the gradient vanishes; $\gamma \geq 2$: it explodes")
 plt.legend(title="gain, fitted factor", loc="upper left", bbox_to_anchor=(1, 1))
 plt.show()
@@ -270,8 +312,9 @@ assert rates[GAINS[-1]] < 0.75 * GAINS[-1], "expected saturation to keep r well 
 GradientFlowExplorer(scale=1.0, length=T)
 
 # %% [markdown]
-# Without a widget frontend (on GitHub, or in CI) the sliders do not show. Behind them is a
-# plain function, `gradient_flow`; here is its result, and the explorer's picture, at gain 1:
+# Without a widget frontend (on GitHub, or in CI) the sliders do not show, but the picture does:
+# the explorer stores a still of its starting values. Behind it is a plain function,
+# `gradient_flow`, whose numbers at gain 1 are these:
 
 # %%
 comparison = gradient_flow(scale=1.0, length=T)
@@ -279,7 +322,6 @@ print(f"gain 1, T = {T}: fitted factor per step {comparison.rnn_rate:.3f} (RNN),
       f"{comparison.lstm_rate:.3f} (LSTM)")
 assert comparison.rnn_rate < 1 and comparison.lstm_rate > comparison.rnn_rate + 0.05, (
     "the LSTM's gradient fades more slowly than the RNN's")
-gradient_figure(comparison)
 
 # %% [markdown]
 # ## 4. Exploding gradients and clipping
@@ -374,12 +416,46 @@ assert norm_clipped > 1e6, "expected the gradient to explode again at the next s
 # tanh's slope there is zero, no gradient flows into the recurrent layer any more, and training
 # is over. The clipped step moves the weights by at most $0.01 \times 1$ and leaves the network
 # as it was. Its next gradient is just as huge: clipping does not cure the explosion, it stops
-# each step from acting on it. (Adam, the optimizer `fit` uses, divides by a running
-# size of the gradient and is less fragile, but a sudden spike still throws it far; clipping
-# is cheap insurance.)
+# each step from acting on it.
+#
+# **And with Adam?** `fit` trains with Adam, which divides each weight's step by a running root
+# mean square of its gradient, $\sqrt{\hat v}$ with $v \leftarrow \beta_2 v + (1 - \beta_2)
+# g^2$. A spike $r$ times the usual gradient cannot throw the weights far: in the step it
+# arrives, $m$ and $v$ both jump, and the step is about $(1 - \beta_1) / \sqrt{1 - \beta_2}
+# \approx 3$ learning rates, whatever $r$. The harm comes after: $v$ now holds $(1 - \beta_2) r^2$
+# times the usual $g^2$ and forgets it by $\beta_2$ per step, so every later step is shrunk until
+# $v$ is back. Steps stay below half their usual size for about
+# $\ln\big((1 - \beta_2)(r^2 - 1) / 3\big) / (-\ln \beta_2)$ steps: with torch's
+# $\beta_2 = 0.999$, on the order of $1 / (1 - \beta_2) = 1000$ steps of stalled learning. One
+# weight, a steady gradient of 1 and one spike of $r = 100$:
+
+# %%
+lr, (beta1, beta2), r, spike_at = 1e-3, (0.9, 0.999), 100.0, 3000
+w = torch.zeros(1, requires_grad=True)
+adam = torch.optim.Adam([w], lr=lr, betas=(beta1, beta2))
+step_size = []  # |update| / lr at each step
+for step in range(spike_at + 3000):
+    w.grad = torch.full_like(w, r if step == spike_at else 1.0)  # a steady gradient, one spike
+    before = w.detach().clone()
+    adam.step()
+    step_size.append(((w.detach() - before).abs() / lr).item())
+after = step_size[spike_at + 1:]
+lowest = after.index(min(after))
+stalled = next(k for k in range(lowest, len(after)) if after[k] > 0.5) + 1  # steps after the spike
+predicted = math.log((1 - beta2) * (r**2 - 1) / 3) / -math.log(beta2)
+print(f"step size in learning rates: {step_size[spike_at - 1]:.2f} before the spike, "
+      f"{step_size[spike_at]:.2f} at it (the (1 - beta1) / sqrt(1 - beta2) rule: "
+      f"{(1 - beta1) / math.sqrt(1 - beta2):.2f}), as low as {min(after):.2f} after it")
+print(f"below half its usual size for {stalled} steps; predicted {predicted:.0f}")
+assert 2.5 < step_size[spike_at] < 3.5, "a spike moves a weight by about 3 learning rates"
+assert abs(stalled - predicted) < 0.1 * predicted, "the stall lasts as long as v takes to decay"
+
+# %% [markdown]
+# So with Adam a spike costs time rather than the network: clipping the spike before Adam sees
+# it keeps $v$ at its usual size (exercise 5).
 #
 # **Why clipping does nothing for vanishing.** The gradient of $W_{hh}$ is a sum over steps
-# (notebook 01), one term per step, and the term of step $t$ is built from $\partial L /
+# (notebook 01), one term per step, and the term of step $t$ is built from $\partial \mathcal{L} /
 # \partial h_t$. Clipping multiplies *every* term by the same factor, and never by more than 1.
 # If the terms from far steps are $10^{-30}$ of the near ones before clipping, they are
 # $10^{-30}$ of them after: the update still only learns from the last few steps. And below
@@ -399,8 +475,10 @@ assert ratio_small < torch.finfo(torch.float32).eps, "expected it below float32 
 #
 # ## 5. The adding problem
 #
-# A task that *needs* such a path (Hochreiter & Schmidhuber 1997). Each sequence has $T$ steps
-# and two input channels, $x$ $(N, T, 2)$:
+# A task that *needs* such a path. Hochreiter & Schmidhuber (1997, experiment 4) introduced it
+# with values in $[-1, 1]$ and a target scaled into $[0, 1]$; the form used here, and in most
+# later work, is the one of Le, Jaitly & Hinton (2015) and Arjovsky, Shah & Bengio (2016). Each
+# sequence has $T$ steps and two input channels, $x$ $(N, T, 2)$:
 #
 # - channel 0: a number $u_t$, uniform in $[0, 1]$, at every step;
 # - channel 1: a marker, 1 at exactly two steps (one in the first half of the sequence, one in
@@ -459,7 +537,7 @@ final_loss = {}
 for lag in profile.lags:
     torch.manual_seed(0)
     rnn_model = SequenceModel("rnn", input_size=2, hidden_size=profile.hidden_size, output_size=1,
-                              implementation="torch")
+                              implementation="torch").to(profile.device)  # fit trains where the model is
     history = fit(rnn_model, AddingProblem(length=lag), profile.steps,
                   batch_size=profile.batch_size, lr=profile.lr, clip=1.0, seed=0,
                   eval_every=profile.eval_every, eval_batch_size=profile.eval_batch_size,
@@ -469,7 +547,7 @@ for lag in profile.lags:
 
 # %%
 lags = list(final_loss)
-plt.plot(lags, [final_loss[lag] for lag in lags], "o-", label="tanh RNN (held-out MSE)")
+plt.plot(lags, [final_loss[lag] for lag in lags], "o", label="tanh RNN (held-out MSE), one run per lag")
 plt.axhline(adding.baseline, color="k", linestyle="--", label="baseline 1/6: predict the mean")
 plt.axhline(adding.baseline / 2, color="gray", linestyle=":",
             label="1/12: remember only the nearer number")
@@ -529,3 +607,5 @@ assert final_loss[lags[-1]] > 0.6 * adding.baseline, "expected the RNN to fail a
 #    which gain is the curve flattest now, and why?
 # 4. Re-run section 6 with `COURSE_LSTM_PROFILE=cpu`. At which lag does the RNN's loss reach
 #    the baseline?
+# 5. In the Adam cell of section 4, clip the spike before Adam sees it (`w.grad.clamp_(-1, 1)`
+#    after setting it). How long is the stall now? Predict it from the formula first.

@@ -31,7 +31,9 @@
 # **Prerequisites**: notebooks 01 (one RNN step, backpropagation through time) and 02 (the
 # Jacobian product and why it vanishes).
 #
-# **Time**: about 40 minutes. Executing the notebook takes a few seconds in the ci profile.
+# **Time**: about 40 minutes. Executing the notebook takes seconds in the `ci` profile and up to a few
+# minutes in the `cpu` profile; `tools/execute_notebooks.py` prints the time it took, and
+# [docs/instructor.md](../docs/instructor.md) lists the measured times.
 
 # %%
 import math
@@ -42,7 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lstm.cells import lstm_step, rnn_step
+from course_lstm import LSTMCell
+from course_lstm.cells import rnn_step
 from course_lstm.checks import check
 from course_lstm.diagnostics import decay_rate, distance_to_loss
 from course_lstm.notebook import agree, setup
@@ -54,7 +57,7 @@ dtype = torch.float64  # equality claims are checked to float64 rounding
 # ## 1. What the RNN's gradient is missing
 #
 # Take one unit that feeds back to itself with weight $w$ through an activation $\phi$:
-# $y_t = \phi(\mathrm{net}_t)$ with $\mathrm{net}_t = w\, y_{t-1} + \text{input}_t$. An error $\delta_t = \partial L / \partial y_t$
+# $y_t = \phi(\mathrm{net}_t)$ with $\mathrm{net}_t = w\, y_{t-1} + \text{input}_t$. An error $\delta_t = \partial \mathcal{L} / \partial y_t$
 # arriving at step $t$ flows back one step as
 #
 # $$\delta_{t-1} = \phi'(\mathrm{net}_t)\, w\, \delta_t ,$$
@@ -99,7 +102,7 @@ check("cec_step", cec_step)
 # $c_t = f_t \odot c_{t-1} + i_t \odot g_t$ with $g_t = \tanh(x_t W_{ig}^\top + b_{ig} + \dots)$
 # and two *gates* $f_t, i_t \in (0, 1)$. Hold both gates open ($f_t = i_t = 1$, here by a bias
 # so large that the sigmoid rounds to exactly 1) and cut the recurrent weights: what is left is
-# the carousel. The package's `lstm_step` and `torch.nn.LSTMCell` agree:
+# the carousel. The package's `LSTMCell` and `torch.nn.LSTMCell` agree with it:
 
 # %%
 N, I, H = 3, 2, 4
@@ -117,11 +120,13 @@ with torch.no_grad():  # torch.nn stacks the gate blocks as i, f, g, o
     torch_cell.bias_ih.copy_(torch.cat([torch.full((2 * H,), 50.0, dtype=dtype), b,
                                         torch.zeros(H, dtype=dtype)]))
 
+package_cell = LSTMCell(I, H, dtype=dtype)
+package_cell.load_state_dict(torch_cell.state_dict())  # the same names, shapes and gate order
+
 h = torch.zeros(N, H, dtype=dtype)
-weights = (torch_cell.weight_ih, torch_cell.weight_hh, torch_cell.bias_ih, torch_cell.bias_hh)
-package_c = lstm_step(x, h, c, *weights).c
+package_c = package_cell(x, (h, c))[1]  # both cells return (h_next, c_next)
 torch_c = torch_cell(x, (h, c))[1]
-agree("cec_step vs lstm_step", cec_step(x, c, W, b), package_c)
+agree("cec_step vs course_lstm.LSTMCell", cec_step(x, c, W, b), package_c)
 agree("cec_step vs nn.LSTMCell", cec_step(x, c, W, b), torch_c)
 
 # %% [markdown]
@@ -130,7 +135,7 @@ agree("cec_step vs nn.LSTMCell", cec_step(x, c, W, b), torch_c)
 # The written term $\tanh(x_t W^\top + b)$ does not depend on $c_{t-1}$, so one step's Jacobian
 # is $\partial c_t / \partial c_{t-1} = I$ ($H \times H$), and the product over any span is
 # $\partial c_L / \partial c_t = I \cdot I \cdots I = I$. Autograd agrees, on a sequence of
-# $L$ steps with torch.nn's initialisation: we take an RNN and give the carousel the same input
+# $T$ steps with torch.nn's initialisation: we take an RNN and give the carousel the same input
 # weights and bias, so the two differ only in their loop.
 
 # %%
@@ -138,7 +143,7 @@ seq_len, batch, input_size, hidden = profile.probe_lag, profile.batch_size, 4, p
 rnn = nn.RNN(input_size, hidden, dtype=dtype)
 W, U = rnn.weight_ih_l0.detach(), rnn.weight_hh_l0.detach()  # (H, I), (H, H)
 b = (rnn.bias_ih_l0 + rnn.bias_hh_l0).detach()  # (H,)
-xs = torch.randn(seq_len, batch, input_size, dtype=dtype)  # (L, N, I)
+xs = torch.randn(seq_len, batch, input_size, dtype=dtype)  # (T, N, I)
 
 
 def step_cec(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
@@ -152,7 +157,7 @@ def step_rnn(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
 
 
 def last_state(step, s0: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-    """Run ``step(x_t, s) -> s'`` over xs (L, N, I) from s0 (N, H); the final state (N, H)."""
+    """Run ``step(x_t, s) -> s'`` over xs (T, N, I) from s0 (N, H); the final state (N, H)."""
     s = s0
     for x in xs:
         s = step(x, s)
@@ -164,12 +169,12 @@ def last_state(step, s0: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
 
 # %%
 s0 = torch.zeros(1, hidden, dtype=dtype)
-one_sequence = xs[:, :1]  # (L, 1, I)
+one_sequence = xs[:, :1]  # (T, 1, I)
 J_cec = torch.autograd.functional.jacobian(lambda s: last_state(step_cec, s, one_sequence), s0)
 J_rnn = torch.autograd.functional.jacobian(lambda s: last_state(step_rnn, s, one_sequence), s0)
 J_cec, J_rnn = J_cec.reshape(hidden, hidden), J_rnn.reshape(hidden, hidden)
 
-agree("dc_L/dc_0 vs identity", J_cec, torch.eye(hidden, dtype=dtype))
+agree("dc_T/dc_0 vs identity", J_cec, torch.eye(hidden, dtype=dtype))
 print(f"largest singular value over {seq_len} steps: carousel {torch.linalg.matrix_norm(J_cec, 2):.3f}, "
       f"RNN {torch.linalg.matrix_norm(J_rnn, 2):.1e}")
 assert torch.allclose(J_cec, torch.eye(hidden, dtype=dtype), rtol=0, atol=1e-12)
@@ -177,14 +182,14 @@ assert torch.linalg.matrix_norm(J_rnn, 2) < 1e-2, "the RNN's Jacobian product sh
 
 # %% [markdown]
 # The same claim, measured the way notebook 02 measured the RNN: put a loss on the last state,
-# $\mathcal{L} = \frac{1}{N}\sum_n v \cdot s_{L}^{(n)}$ with a readout vector $v$ of shape $(H,)$,
+# $\mathcal{L} = \frac{1}{N}\sum_n v \cdot s_{T}^{(n)}$ with a readout vector $v$ of shape $(H,)$,
 # and ask autograd for $\partial \mathcal{L} / \partial s_t$ at every step, $s$ being $c$ for the
 # carousel and $h$ for the RNN, on the same batch of inputs.
 
 # %%
 def gradient_norms(step, xs: torch.Tensor, readout: torch.Tensor) -> torch.Tensor:
-    """(L,): the batch mean of ||dL/ds_t|| for each step t; step(x_t, s) -> s', xs (L, N, I),
-    readout (H,), L = mean over the batch of readout . s_L."""
+    """(T,): the batch mean of ||dL/ds_t|| for each step t; step(x_t, s) -> s', xs (T, N, I),
+    readout (H,), L = mean over the batch of readout . s_T."""
     s = xs.new_zeros(xs.shape[1], readout.shape[0]).requires_grad_()  # a leaf keeps the graph
     states = []
     for x in xs:
@@ -197,7 +202,7 @@ def gradient_norms(step, xs: torch.Tensor, readout: torch.Tensor) -> torch.Tenso
 readout = torch.randn(hidden, dtype=dtype)
 cec_norms = gradient_norms(step_cec, xs, readout)
 rnn_norms = gradient_norms(step_rnn, xs, readout)
-distance = distance_to_loss(seq_len)  # step t is L-1-t steps from the loss
+distance = distance_to_loss(seq_len)  # index t holds step t + 1, T - (t + 1) steps from the loss
 
 # %%
 plt.semilogy(distance, cec_norms, "o-", label="constant error carousel: $c_t = c_{t-1} + \\tanh(\\cdot)$")
@@ -236,7 +241,7 @@ assert rnn_norms[0] / rnn_norms[-1] < 1e-3 and decay_rate(rnn_norms) < 0.8, "the
 
 # %%
 def cell_states(xs: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Every state c_1 ... c_L of the carousel from c = 0: xs (L, N, I), W (H, I), b (H,) -> (L, N, H)."""
+    """Every state c_1 ... c_T of the carousel from c = 0: xs (T, N, I), W (H, I), b (H,) -> (T, N, H)."""
     c, states = xs.new_zeros(xs.shape[1], W.shape[0]), []
     for x in xs:
         c = cec_step(x, c, W, b)
@@ -245,9 +250,9 @@ def cell_states(xs: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Ten
 
 
 long_len, big_batch = 10 * profile.probe_lag, profile.eval_batch_size
-noisy = torch.randn(long_len, big_batch, input_size, dtype=dtype)  # (L, N, I)
+noisy = torch.randn(long_len, big_batch, input_size, dtype=dtype)  # (T, N, I)
 cells = cell_states(noisy, W, b)
-size = cells.abs().mean(dim=(1, 2))  # (L,): mean |c_t| over batch and units
+size = cells.abs().mean(dim=(1, 2))  # (T,): mean |c_t| over batch and units
 size_no_bias = cell_states(noisy, W, torch.zeros_like(b)).abs().mean(dim=(1, 2))
 
 # %%
@@ -278,7 +283,7 @@ assert growth > 0.8 and 0.4 < growth_no_bias < 0.6, "drift should grow like t, a
 # whose readout slope is below $0.01$:
 
 # %%
-saturated = ((1 - torch.tanh(cells) ** 2) < 0.01).double().mean(dim=(1, 2))  # (L,)
+saturated = ((1 - torch.tanh(cells) ** 2) < 0.01).double().mean(dim=(1, 2))  # (T,)
 print(f"saturated readouts: {saturated[long_len // 10 - 1]:.0%} at t = {long_len // 10}, "
       f"{saturated[-1]:.0%} at t = {long_len}")
 assert saturated[-1] > 0.8 and saturated[-1] > saturated[long_len // 10 - 1]
@@ -290,24 +295,24 @@ assert saturated[-1] > 0.8 and saturated[-1] > saturated[long_len // 10 - 1]
 # %% [markdown]
 # ## 5. A stored value drowns
 #
-# The simplest memory task: remember the first input $x_0$ of a long sequence whose later inputs
-# are noise. Take one unit, $I = H = 1$, $W = 1$, $b = 0$, so $c_t = \sum_{s \le t} \tanh(x_s)$.
-# Nothing is ever lost: $\tanh(x_0)$ is still in $c_t$ at every $t$, exactly. But it is one term
-# among $t + 1$. Across a batch of sequences, the covariance of $c_t$ with $x_0$ stays the same
-# while the variance of $c_t$ grows like $1 + t\,r$, with
-# $r = \mathbb{E}[\tanh^2(\text{noise})] / \mathbb{E}[\tanh^2(x_0)]$, so the correlation falls as
+# The simplest memory task: remember the first input $x_1$ of a long sequence whose later inputs
+# are noise. Take one unit, $I = H = 1$, $W = 1$, $b = 0$, so $c_t = \sum_{s = 1}^{t} \tanh(x_s)$.
+# Nothing is ever lost: $\tanh(x_1)$ is still in $c_t$ at every $t$, exactly. But it is one term
+# among $t$. Across a batch of sequences, the covariance of $c_t$ with $x_1$ stays the same
+# while the variance of $c_t$ grows like $1 + (t - 1)\,r$, with
+# $r = \mathbb{E}[\tanh^2(\text{noise})] / \mathbb{E}[\tanh^2(x_1)]$, so the correlation falls as
 #
-# $$\rho_t = \mathrm{corr}(c_t, x_0) \approx \frac{\rho_0}{\sqrt{1 + t\,r}} .$$
+# $$\rho_t = \mathrm{corr}(c_t, x_1) \approx \frac{\rho_1}{\sqrt{1 + (t - 1)\,r}} .$$
 
 # %%
 noise_scale = 1.0
-store = torch.randn(long_len, big_batch, 1, dtype=dtype)  # (L, N, 1); x_0 is the value to keep
+store = torch.randn(long_len, big_batch, 1, dtype=dtype)  # (T, N, 1); x_1 (index 0) is the value to keep
 store[1:] *= noise_scale
-kept = cell_states(store, torch.ones(1, 1, dtype=dtype), torch.zeros(1, dtype=dtype))[..., 0]  # (L, N)
+kept = cell_states(store, torch.ones(1, 1, dtype=dtype), torch.zeros(1, dtype=dtype))[..., 0]  # (T, N)
 
 
 def batch_correlation(values: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Pearson correlation across the batch at every step: values (L, N), target (N,) -> (L,)."""
+    """Pearson correlation across the batch at every step: values (T, N), target (N,) -> (T,)."""
     v = values - values.mean(dim=1, keepdim=True)
     u = target - target.mean()
     return (v @ u) / (v.norm(dim=1) * u.norm())
@@ -317,23 +322,24 @@ rho = batch_correlation(kept, store[0, :, 0])
 r = torch.tanh(store[1:]).pow(2).mean() / torch.tanh(store[0]).pow(2).mean()
 predicted = rho[0] / torch.sqrt(1 + torch.arange(long_len, dtype=dtype) * r)
 sampling_noise = 2 / math.sqrt(big_batch)  # about two standard errors of a correlation
+steps = np.arange(1, long_len + 1)  # t = 1, ..., T: index t - 1
 
 # %%
-plt.plot(rho, label="ungated cell, measured across the batch")
-plt.plot(predicted, "--", label="$\\rho_0 / \\sqrt{1 + t\\,r}$")
-plt.fill_between(np.arange(long_len), predicted - sampling_noise, predicted + sampling_noise,
+plt.plot(steps, rho, label="ungated cell, measured across the batch")
+plt.plot(steps, predicted, "--", label="$\\rho_1 / \\sqrt{1 + (t - 1)\\,r}$")
+plt.fill_between(steps, predicted - sampling_noise, predicted + sampling_noise,
                  alpha=0.2, label=f"$\\pm 2/\\sqrt{{N}}$, sampling noise at N = {big_batch}")
 plt.xlabel("step $t$")
-plt.ylabel("corr$(c_t, x_0)$")
+plt.ylabel("corr$(c_t, x_1)$")
 plt.title("The first input is never lost, but later inputs drown it")
 plt.legend()
 plt.show()
 
 # %%
 below_half = int((rho < 0.5).nonzero()[0])
-print(f"corr(c_t, x_0): {rho[0]:.2f} at t = 0, below 0.5 from t = {below_half}, {rho[-1]:.2f} at t = {long_len - 1}")
+print(f"corr(c_t, x_1): {rho[0]:.2f} at t = 1, below 0.5 from t = {below_half + 1}, {rho[-1]:.2f} at t = {long_len}")
 assert rho[0] > 0.9 and rho[-1] < 0.6 * rho[0], "the stored value should drown"
-assert (rho - predicted).abs().max() < 2 * sampling_noise, "the fall should follow rho_0 / sqrt(1 + t r)"
+assert (rho - predicted).abs().max() < 2 * sampling_noise, "the fall should follow rho_1 / sqrt(1 + (t - 1) r)"
 
 # %% [markdown]
 # **Try it:** set `noise_scale = 0.1`, so that the noise is ten times weaker than the stored
@@ -357,13 +363,13 @@ assert (rho - predicted).abs().max() < 2 * sampling_noise, "the fall should foll
 # the carousel, $\partial c_t / \partial c_{t-1} = I$.
 #
 # In an LSTM each gate is computed from the input and the state. Here we set them by hand, to 0
-# or 1, for a task with two store steps: keep $x_0$, and from step $k$ on keep $x_k$ instead.
+# or 1, for a task with two store steps: keep $x_1$, and from step $m$ on (the middle of the sequence) keep $x_m$ instead.
 
 # %%
 def gated_cells(xs: torch.Tensor, write: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     """The scalar cell c_t = keep_t * c_{t-1} + write_t * tanh(x_t) from c = 0.
 
-    xs: (L, N, 1); write, keep: (L,) the gate values i_t and f_t. Returns c: (L, N).
+    xs: (T, N, 1); write, keep: (T,) the gate values i_t and f_t. Returns c: (T, N).
     """
     c, cells = torch.zeros_like(xs[0]), []
     for x, i, f in zip(xs, write, keep):
@@ -372,30 +378,30 @@ def gated_cells(xs: torch.Tensor, write: torch.Tensor, keep: torch.Tensor) -> to
     return torch.stack(cells)
 
 
-k = long_len // 2
+k = long_len // 2  # index of step m = k + 1
 store_steps = torch.zeros(long_len, dtype=dtype)
 store_steps[[0, k]] = 1
 two_values = store.clone()
-two_values[k] = torch.randn(big_batch, 1, dtype=dtype)  # the second value to keep, as strong as x_0
+two_values[k] = torch.randn(big_batch, 1, dtype=dtype)  # x_m, the second value to keep, as strong as x_1
 forget_at_k = torch.ones(long_len, dtype=dtype)
 forget_at_k[k] = 0
 
 settings = {
     "ungated (i = f = 1)": (torch.ones(long_len, dtype=dtype), torch.ones(long_len, dtype=dtype)),
-    "input gate (i = 1 at 0 and k)": (store_steps, torch.ones(long_len, dtype=dtype)),
-    "+ forget gate (f = 0 at k)": (store_steps, forget_at_k),
+    "input gate (i = 1 at steps 1 and m)": (store_steps, torch.ones(long_len, dtype=dtype)),
+    "+ forget gate (f = 0 at m)": (store_steps, forget_at_k),
 }
 correlations = {}
 for name, (write, keep) in settings.items():
-    c = gated_cells(two_values, write, keep)  # (L, N); the value to keep is x_0 before k, x_k after
+    c = gated_cells(two_values, write, keep)  # (T, N); the value to keep is x_1 before m, x_m after
     correlations[name] = torch.cat([batch_correlation(c[:k], two_values[0, :, 0]),
                                     batch_correlation(c[k:], two_values[k, :, 0])])
 
 # %%
 for name, rho_gate in correlations.items():
-    plt.plot(rho_gate, label=name)
-plt.axvline(k, color="gray", lw=0.8)
-plt.xlabel("step $t$ (second value stored at $k$, grey line)")
+    plt.plot(steps, rho_gate, label=name)
+plt.axvline(k + 1, color="gray", lw=0.8)
+plt.xlabel("step $t$ (second value stored at $m$, grey line)")
 plt.ylabel("corr(cell, value to keep)")
 plt.ylim(-0.1, 1.05)
 plt.title("A gate of 0 or 1 stops the drowning; the forget gate makes room")
@@ -404,16 +410,19 @@ plt.show()
 
 # %%
 ungated, input_only, both = correlations.values()
-print(f"at t = k - 1:    ungated {ungated[k - 1]:.2f}, input gate {input_only[k - 1]:.2f}, both {both[k - 1]:.2f}")
-print(f"at t = {long_len - 1}: ungated {ungated[-1]:.2f}, input gate {input_only[-1]:.2f}, both {both[-1]:.2f}")
-assert input_only[:k].min() > 0.9, "with an input gate, x_0 should stay readable until k"
-assert 0.55 < input_only[-1] < 0.8, "without forgetting, x_0 and x_k share the cell (about rho_0 / sqrt 2)"
+print(f"at t = m - 1:    ungated {ungated[k - 1]:.2f}, input gate {input_only[k - 1]:.2f}, both {both[k - 1]:.2f}")
+print(f"at t = {long_len}: ungated {ungated[-1]:.2f}, input gate {input_only[-1]:.2f}, both {both[-1]:.2f}")
+assert input_only[:k].min() > 0.9, "with an input gate, x_1 should stay readable until m"
+assert 0.55 < input_only[-1] < 0.8, "without forgetting, x_1 and x_m share the cell (about rho_1 / sqrt 2)"
 assert both.min() > 0.9, "with input and forget gates, the value to keep should always be readable"
 assert ungated[-1] < both[-1] - 0.3
 
 # %% [markdown]
-# The output gate decides *when* the content leaves the cell. Read at the two steps where an
-# answer is due, just before $k$ and at the end, and the cell is silent elsewhere:
+# The output gate decides *when* the content leaves the cell. Say an answer is due at two
+# steps, just before $m$ and at the end, and the unit the cell feeds must stay at 0 everywhere
+# else (it drives something, or another part of the network reads it). The target is the stored
+# value's $\tanh$ at the two read steps and 0 at the others; what does each cell's output $h_t$
+# cost, as the squared error summed over the sequence?
 
 # %%
 c = gated_cells(two_values, store_steps, forget_at_k)
@@ -421,14 +430,19 @@ read_steps = torch.zeros(long_len, dtype=dtype)
 read_steps[[k - 1, long_len - 1]] = 1
 h_ungated = torch.tanh(c)  # o_t = 1
 h_gated = read_steps[:, None] * torch.tanh(c)  # o_t = 1 only at the read steps
+target = read_steps[:, None] * torch.tanh(c)  # (T, N): the answer when due, silence otherwise
+cost = {name: (h - target).pow(2).sum(0).mean().item() for name, h in (("ungated", h_ungated), ("gated", h_gated))}
 print(f"steps at which the cell reaches its output: without an output gate "
       f"{int((h_ungated != 0).any(dim=1).sum())} of {long_len}, with one {int((h_gated != 0).any(dim=1).sum())}")
+print(f"squared error over the sequence, mean over the batch: without an output gate "
+      f"{cost['ungated']:.1f}, with one {cost['gated']:.1f}")
 assert (h_gated != 0).any(dim=1).sum() == 2 and (h_ungated != 0).any(dim=1).all()
+assert cost["gated"] == 0 and cost["ungated"] > 1, "the ungated content disturbs every other step"
 
 # %% [markdown]
-# Gates computed by a sigmoid are seldom exactly 0 or 1. A forget gate of value $f$ at step $k$
-# leaves $f \tanh(x_0)$ in the cell next to $\tanh(x_k)$: the old value keeps a share $f^2$ of the
-# variance, and the correlation with the new one drops to $\rho_0 / \sqrt{1 + f^2}$.
+# Gates computed by a sigmoid are seldom exactly 0 or 1. A forget gate of value $f$ at step $m$
+# leaves $f \tanh(x_1)$ in the cell next to $\tanh(x_m)$: the old value keeps a share $f^2$ of the
+# variance, and the correlation with the new one drops to $\rho_1 / \sqrt{1 + f^2}$.
 
 # %%
 partial_forget = 0.5
@@ -436,8 +450,8 @@ keep = torch.ones(long_len, dtype=dtype)
 keep[k] = partial_forget
 c = gated_cells(two_values, store_steps, keep)
 rho_after = batch_correlation(c[k:], two_values[k, :, 0]).mean()
-predicted_after = both[k:].mean() / math.sqrt(1 + partial_forget ** 2)  # both[k:] is rho_0 for x_k
-print(f"f = {partial_forget} at step k: corr(cell, x_k) after k {rho_after:.2f}, predicted {predicted_after:.2f}")
+predicted_after = both[k:].mean() / math.sqrt(1 + partial_forget ** 2)  # both[k:] is rho_1 for x_m
+print(f"f = {partial_forget} at step m: corr(cell, x_m) after m {rho_after:.2f}, predicted {predicted_after:.2f}")
 assert abs(rho_after - predicted_after) < sampling_noise
 
 # %% [markdown]
@@ -457,7 +471,7 @@ assert abs(rho_after - predicted_after) < sampling_noise
 # - The carousel is the LSTM's cell update with $i_t = f_t = 1$ (checked against `nn.LSTMCell`).
 # - Without control it is no memory: it adds every input, so $|c_t|$ grows without bound and its
 #   $\tanh$ readout saturates; a stored value is never lost but drowns, its correlation falling
-#   as $\rho_0 / \sqrt{1 + t\,r}$.
+#   as $\rho_1 / \sqrt{1 + (t - 1)\,r}$.
 # - Multiplicative gates fix both conflicts: an input gate writes only what is relevant, an
 #   output gate reads only when needed, a forget gate (Gers et al. 2000) clears the cell. Set to
 #   0 or 1 by hand, they keep a stored value readable over the whole sequence.
@@ -471,8 +485,8 @@ assert abs(rho_after - predicted_after) < sampling_noise
 #    section 4: how does its gradient fall with distance, and how large can $|c_t|$ get? What
 #    does a fixed $\lambda$ trade, and why does a gate that can be 1 now and 0 later not have to?
 # 3. In section 5, how does the number of steps before the correlation falls below 0.5 depend on
-#    `noise_scale`? Derive it from $\rho_0 / \sqrt{1 + t\,r}$, then check two values.
+#    `noise_scale`? Derive it from $\rho_1 / \sqrt{1 + (t - 1)\,r}$, then check two values.
 # 4. Make the input gate depend on the data: add a second input channel that is 1 at the store
 #    steps and 0 elsewhere, and set $i_t = \sigma(a\,(\text{marker}_t - 0.5))$. How large must $a$
-#    be for the input-gate curve of section 6 to stay above 0.9 until $k$? (This is the step
+#    be for the input-gate curve of section 6 to stay above 0.9 until $m$? (This is the step
 #    from hand-set gates to the LSTM of notebook 04.)

@@ -27,7 +27,9 @@
 #
 # **Prerequisites**: notebook 01 (unrolling an RNN) and 04 (`lstm_step`: the gates i, f, g, o).
 #
-# **Time**: about 40 minutes. Executing the notebook takes a few seconds in the `ci` profile.
+# **Time**: about 40 minutes. Executing the notebook takes seconds in the `ci` profile and up to a few
+# minutes in the `cpu` profile; `tools/execute_notebooks.py` prints the time it took, and
+# [docs/instructor.md](../docs/instructor.md) lists the measured times.
 
 # %%
 import matplotlib.pyplot as plt
@@ -53,19 +55,21 @@ profile = setup(seed=0)
 # %% [markdown]
 # ## 1. Unrolling the cell over time
 #
-# `lstm_step` maps one input and one state to the next state. A layer applies the *same* step, with
-# the *same* weights, at every time step $t = 1, \dots, L$, carrying the pair $(h, c)$ forward:
+# `lstm_step` maps one input and one state to the next state; the package's version
+# (`course_lstm.cells.lstm_step`, notebook 04) returns `LSTMStep(h, c, gates)`, and the loop below
+# keeps $h$ and $c$. A layer applies the *same* step, with
+# the *same* weights, at every time step $t = 1, \dots, T$, carrying the pair $(h, c)$ forward:
 #
 # $$(h_t, c_t) = \mathrm{lstm\_step}(x_t, h_{t-1}, c_{t-1};\ W_{ih}, W_{hh}, b_{ih}, b_{hh}),
-# \qquad \text{output} = [h_1, h_2, \dots, h_L]$$
+# \qquad \text{output} = [h_1, h_2, \dots, h_T]$$
 #
 # with $x_t$: (N, I), $h_t, c_t$: (N, H), $W_{ih}$: (4H, I), $W_{hh}$: (4H, H), $b_{ih}, b_{hh}$: (4H,),
-# and output: (L, N, H). Only $h_t$ is collected; $c_t$ stays inside the layer.
+# and output: (T, N, H). Only $h_t$ is collected; $c_t$ stays inside the layer.
 
 # %%
 def unroll_lstm(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
-    """xs: (L, N, I); h0, c0: (N, H); weights as in lstm_step.
-    Returns output (L, N, H) = h_1..h_L and the last state (h_L, c_L), each (N, H)."""
+    """xs: (T, N, I); h0, c0: (N, H); weights as in lstm_step.
+    Returns output (T, N, H) = h_1..h_T and the last state (h_T, c_L), each (N, H)."""
     h, c, output = h0, c0, []
     for x_t in xs:  # x_t: (N, I), one time step of the whole batch
         h, c, _gates = lstm_step(x_t, h, c, W_ih, W_hh, b_ih, b_hh)
@@ -79,8 +83,8 @@ def unroll_lstm(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
 # `load_state_dict` works). Everything in float64, so that "equal" means equal to rounding.
 
 # %%
-L, N, I, H = 6, 3, 4, 5
-xs = torch.randn(L, N, I, dtype=torch.float64)
+T, N, I, H = 6, 3, 4, 5
+xs = torch.randn(T, N, I, dtype=torch.float64)
 ours = LSTM(I, H, dtype=torch.float64)
 theirs = nn.LSTM(I, H, dtype=torch.float64)
 theirs.load_state_dict(ours.state_dict())
@@ -104,7 +108,7 @@ agree("c_n:    loop vs nn.LSTM", c_last, c_n_torch[0])
 # cuDNN's fused kernels; notebook 11 builds such a fast LSTM. From here on we use
 # `course_lstm.LSTM`, which is this loop plus input checks.
 #
-# *Try*: set `L = 1`. Which of `output`, `h_n` and `c_n` now hold the same numbers, and which
+# *Try*: set `T = 1`. Which of `output`, `h_n` and `c_n` now hold the same numbers, and which
 # does not?
 
 # %% [markdown]
@@ -115,11 +119,11 @@ agree("c_n:    loop vs nn.LSTM", c_last, c_n_torch[0])
 
 # %%
 with torch.no_grad():
-    alone = [ours(xs[:, n:n + 1])[0] for n in range(N)]  # each (L, 1, H)
+    alone = [ours(xs[:, n:n + 1])[0] for n in range(N)]  # each (T, 1, H)
 agree("each sequence alone", torch.cat(alone, dim=1), out_ours)
 
 # %% [markdown]
-# With `batch_first=True` the layer takes and returns (N, L, I) / (N, L, H) and transposes to
+# With `batch_first=True` the layer takes and returns (N, T, I) / (N, T, H) and transposes to
 # time-first inside. The states do **not** change layout: `h_n` and `c_n` stay
 # `(num_layers, N, H)`, a classic surprise.
 
@@ -127,7 +131,7 @@ agree("each sequence alone", torch.cat(alone, dim=1), out_ours)
 ours_bf = LSTM(I, H, batch_first=True, dtype=torch.float64)
 ours_bf.load_state_dict(ours.state_dict())
 with torch.no_grad():
-    out_bf, (h_n_bf, c_n_bf) = ours_bf(xs.transpose(0, 1))  # input (N, L, I)
+    out_bf, (h_n_bf, c_n_bf) = ours_bf(xs.transpose(0, 1))  # input (N, T, I)
 print(f"input {tuple(xs.transpose(0, 1).shape)} -> output {tuple(out_bf.shape)}, "
       f"h_n {tuple(h_n_bf.shape)}")
 agree("batch_first output", out_bf.transpose(0, 1), out_ours)
@@ -142,7 +146,7 @@ assert h_n_bf.shape == (1, N, H), "h_n is (num_layers, N, H) even with batch_fir
 #
 # So far the loop started from zeros. A layer takes any starting state, one per layer and sequence:
 #
-# $$h_0, c_0:\ (D, N, H), \qquad D = \texttt{num\_layers}.$$
+# $$h_0, c_0:\ (\texttt{num\_layers}, N, H).$$
 #
 # Even with one layer the leading axis is there. Leaving the states out means zeros:
 
@@ -174,6 +178,118 @@ agree("c_n of the halves", state_b[1], c_n_ours)
 # and does the difference shrink along the sequence?
 
 # %% [markdown]
+# ### Truncated backpropagation through time
+#
+# Above, the halves ran under `torch.no_grad()`, so nothing was trained. To *train* on a stream
+# too long to unroll at once (a book, a sensor's day), cut it into chunks of $k$ steps and carry
+# the state from chunk to chunk, as above, with one change: **detach** the carried state before
+# the next chunk, `state = tuple(s.detach() for s in state)`. The values go on; the graph that
+# made them is dropped. That one call is what makes the gradient *truncated*: each backward pass
+# runs through the last $k$ steps only.
+#
+# Without it, the second chunk's graph reaches back into the first chunk's, whose buffers the
+# first `backward()` has already freed:
+
+# %%
+stream = torch.randn(N, 4 * T, I, dtype=torch.float64)  # one long stream per sequence of the batch
+chunks = stream.split(T, dim=1)  # four chunks of T steps, batch-first
+layer = LSTM(I, H, batch_first=True, dtype=torch.float64)
+state = None
+try:
+    for chunk in chunks[:2]:
+        output, state = layer(chunk, state)  # state carried, but not detached
+        output.pow(2).mean().backward()
+except RuntimeError as error:
+    print("RuntimeError at the second chunk:", str(error).split(".")[0])
+    assert "backward through the graph a second time" in str(error)
+
+# %% [markdown]
+# What truncation buys is memory: autograd keeps the tensors a backward pass needs, and for a
+# chunk that is a fixed amount per step, so memory grows with $k$, not with the stream. What it
+# costs is reach: a target at step $t$ can only send gradient back to the inputs of its own
+# chunk. A dependency longer than $k$ steps gets no gradient at all, however long the stream;
+# the state still *carries* information across chunks, but nothing teaches the network to put
+# it there. Both, measured. First the memory, counting the bytes autograd saves in one chunk's
+# forward pass (`torch.autograd.graph.saved_tensors_hooks`):
+
+# %%
+def saved_bytes(core: torch.nn.Module, chunk: torch.Tensor) -> int:
+    """Bytes of the tensors autograd keeps for the backward pass of core(chunk)."""
+    total = 0
+
+    def keep(tensor: torch.Tensor) -> torch.Tensor:
+        nonlocal total
+        total += tensor.numel() * tensor.element_size()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda tensor: tensor):
+        core(chunk)
+    return total
+
+
+chunk_lengths = (10, 20, 40)
+memory = {k: saved_bytes(LSTM(1, 32, batch_first=True), torch.randn(32, k, 1)) for k in chunk_lengths}
+per_step = (memory[40] - memory[20]) / 20
+for k in chunk_lengths:
+    print(f"chunk of {k:2d} steps: {memory[k] / 1e6:.2f} MB saved for backward")
+print(f"each further step of the chunk: {per_step / 1e3:.1f} kB")
+assert memory[40] - memory[20] == 2 * (memory[20] - memory[10]), "memory grows linearly with k"
+
+# %% [markdown]
+# Then the reach, on a stream whose target is its own input `lag` steps ago,
+# $y_t = x_{t - \text{lag}}$ ($x_t \sim \mathcal{N}(0, 1)$, so predicting 0 scores an MSE of 1).
+# The same LSTM (32 units, `nn.LSTM`), optimiser and number of updates for every chunk length
+# $k$; the state is carried and detached between chunks, and the held-out MSE is measured on a
+# fresh stream:
+
+# %% tags=["nbval-ignore-output"]
+def delayed_stream(n: int, length: int, lag: int, generator: torch.Generator):
+    """x (n, length, 1) standard normal; y (n, length, 1) = x shifted by lag steps (0 before)."""
+    x = torch.randn(n, length, 1, generator=generator)
+    y = torch.zeros_like(x)
+    y[:, lag:] = x[:, :-lag]
+    return x.to(profile.device), y.to(profile.device)
+
+
+def train_truncated(k: int, lag: int, updates: int = 400, seed: int = 0) -> float:
+    """Train on one long stream with chunks of k steps; the held-out MSE after lag steps."""
+    torch.manual_seed(seed)
+    core = nn.LSTM(1, 32, batch_first=True).to(profile.device)
+    head = nn.Linear(32, 1).to(profile.device)
+    optimiser = torch.optim.Adam([*core.parameters(), *head.parameters()], lr=1e-2)
+    x, y = delayed_stream(32, updates * k, lag, torch.Generator().manual_seed(seed))
+    state = None
+    for x_chunk, y_chunk in zip(x.split(k, dim=1), y.split(k, dim=1)):
+        output, state = core(x_chunk, state)
+        loss = (head(output) - y_chunk).pow(2).mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        state = tuple(s.detach() for s in state)  # the truncation: the values go on, the graph not
+    x_test, y_test = delayed_stream(32, 2000, lag, torch.Generator().manual_seed(1000 + seed))
+    with torch.no_grad():
+        output, _ = core(x_test)
+        return (head(output)[:, lag:] - y_test[:, lag:]).pow(2).mean().item()
+
+
+lag = 10
+held_out = {k: train_truncated(k, lag) for k in (5, 10, 20, 40)}
+for k, mse in held_out.items():
+    print(f"chunks of k = {k:2d} steps (lag {lag}): held-out MSE {mse:.3f}")
+
+# %%
+assert min(held_out[5], held_out[10]) > 0.8, "with k <= lag no gradient links y_t to x_{t-lag}"
+assert held_out[40] < 0.3, "with k = 4 lag the dependency is learned"
+
+# %% [markdown]
+# With $k \le$ `lag` the loss stays at the baseline: inside every chunk, $x_{t-\text{lag}}$ is
+# in an earlier chunk, behind a detached state. With $k = 2\,$`lag` only half of each chunk's
+# targets have their input in the same chunk, and with $k = 4\,$`lag` three quarters: the
+# longer the chunk, the more of the signal gets a gradient. The rule of thumb is to pick $k$
+# longer than the longest dependency to be learned, as memory allows. (Notebook 06 trains on
+# whole sequences, so its lags are not limited this way; the cost there is memory and time.)
+
+# %% [markdown]
 # ## 4. Stacked layers
 #
 # One layer maps a sequence of inputs to a sequence of hidden states of the same length, so a second
@@ -188,8 +304,8 @@ agree("c_n of the halves", state_b[1], c_n_ours)
 
 # %%
 def stacked_lstm(xs, lstm, h0, c0):
-    """xs: (L, N, I); lstm: a course_lstm.LSTM (its weights); h0, c0: (D, N, H).
-    Returns output (L, N, H) of the top layer and (h_n, c_n), each (D, N, H). No dropout."""
+    """xs: (T, N, I); lstm: a course_lstm.LSTM (its weights); h0, c0: (num_layers, N, H).
+    Returns output (T, N, H) of the top layer and (h_n, c_n), each (num_layers, N, H). No dropout."""
     layer_input, h_n, c_n = xs, [], []
     for k in range(lstm.num_layers):
         layer_input, (h, c) = unroll_lstm(layer_input, h0[k], c0[k], *lstm.layer_weights(k))
@@ -199,15 +315,15 @@ def stacked_lstm(xs, lstm, h0, c0):
 
 
 # %%
-D = 2
-deep = LSTM(I, H, num_layers=D, dtype=torch.float64)
-deep_torch = nn.LSTM(I, H, num_layers=D, dtype=torch.float64)
+num_layers = 2
+deep = LSTM(I, H, num_layers=num_layers, dtype=torch.float64)
+deep_torch = nn.LSTM(I, H, num_layers=num_layers, dtype=torch.float64)
 deep_torch.load_state_dict(deep.state_dict())
 for name, parameter in deep.named_parameters():
     print(f"{name:<14} {tuple(parameter.shape)}")
 
-h0 = torch.randn(D, N, H, dtype=torch.float64)  # a non-zero start, to test that it is used
-c0 = torch.randn(D, N, H, dtype=torch.float64)
+h0 = torch.randn(num_layers, N, H, dtype=torch.float64)  # a non-zero start, to test that it is used
+c0 = torch.randn(num_layers, N, H, dtype=torch.float64)
 with torch.no_grad():
     out2, (h_n2, c_n2) = stacked_lstm(xs, deep, h0, c0)
     out2_torch, (h_n2_torch, c_n2_torch) = deep_torch(xs, (h0, c0))
@@ -225,7 +341,7 @@ assert deep.weight_ih_l0.shape == (4 * H, I) and deep.weight_ih_l1.shape == (4 *
 # exactly the dropout-free one.
 
 # %%
-dropped = LSTM(I, H, num_layers=D, dropout=0.5, dtype=torch.float64)
+dropped = LSTM(I, H, num_layers=num_layers, dropout=0.5, dtype=torch.float64)
 dropped.load_state_dict(deep.state_dict())
 with torch.no_grad():
     dropped.train()
@@ -242,7 +358,7 @@ assert not torch.allclose(h_train1[1], h_train2[1]), "dropout should change laye
 assert torch.equal(out_eval, out_plain), "in eval mode dropout is off"
 
 # %% [markdown]
-# *Try*: set `D = 3` and re-run the two cells above. What shape does `weight_ih_l2` have, and why
+# *Try*: set `num_layers = 3` and re-run the two cells above. What shape does `weight_ih_l2` have, and why
 # not (4H, I)?
 
 # %% [markdown]
@@ -252,9 +368,9 @@ assert torch.equal(out_eval, out_plain), "in eval mode dropout is off"
 #
 # | result | shape | holds |
 # | --- | --- | --- |
-# | `output` | (L, N, H) | $h_t$ of the **top** layer, for **every** $t$ |
-# | `h_n` | (D, N, H) | the **last** $h_L$ of **every** layer |
-# | `c_n` | (D, N, H) | the last $c_L$ of every layer (it appears nowhere in `output`) |
+# | `output` | (T, N, H) | $h_t$ of the **top** layer, for **every** $t$ |
+# | `h_n` | (num_layers, N, H) | the **last** $h_T$ of **every** layer |
+# | `c_n` | (num_layers, N, H) | the last $c_T$ of every layer (it appears nowhere in `output`) |
 #
 # They overlap in one place: the top layer's last hidden state is both `output[-1]` and `h_n[-1]`.
 # For a label per sequence, read `h_n[-1]`; for a label per step, read `output`.
@@ -276,16 +392,16 @@ assert not torch.allclose(out2[-1], h_n2[0]), "h_n[0] is layer 1's, not the top 
 #
 # ## 6. Unbatched input
 #
-# A single sequence may be passed without a batch axis: input (L, I), output (L, H), and states
-# (D, H). It is exactly a batch of one with the axis removed.
+# A single sequence may be passed without a batch axis: input (T, I), output (T, H), and states
+# (num_layers, H). It is exactly a batch of one with the axis removed.
 
 # %%
 with torch.no_grad():
-    out_single, (h_n_single, _) = deep(xs[:, 0])  # (L, I)
+    out_single, (h_n_single, _) = deep(xs[:, 0])  # (T, I)
 print(f"input {tuple(xs[:, 0].shape)} -> output {tuple(out_single.shape)}, "
       f"h_n {tuple(h_n_single.shape)}")
 agree("unbatched vs batch of 1", out_single, out_plain[:, 0])
-assert out_single.shape == (L, H) and h_n_single.shape == (D, H)
+assert out_single.shape == (T, H) and h_n_single.shape == (num_layers, H)
 
 # %% [markdown]
 # ## 7. Counting parameters
@@ -297,7 +413,7 @@ assert out_single.shape == (L, H) and h_n_single.shape == (D, H)
 #
 # where $I$ is the input size for layer 1 and $I = H$ for every layer above it. An RNN layer is one
 # such block, $H(I+H) + 2H$; a GRU layer three (r, z, n). The count does not depend on the sequence
-# length $L$: the same weights serve every step.
+# length $T$: the same weights serve every step.
 #
 # **Exercise.** Write `lstm_parameter_count(input_size, hidden_size, num_layers)`: the number of
 # parameters of `nn.LSTM(input_size, hidden_size, num_layers)`, from the formula, without building
@@ -322,11 +438,11 @@ check("lstm_parameter_count", lstm_parameter_count)
 # the RNN and GRU formulas against `nn.RNN` and `nn.GRU`:
 
 # %%
-lines = [f"{'I':>4}{'H':>5}{'D':>3}  {'formula':>9}{'nn.LSTM':>9}{'nn.RNN':>9}{'nn.GRU':>9}{'LSTM/RNN':>10}"]
+lines = [f"{'I':>4}{'H':>5}{'layers':>7}  {'formula':>9}{'nn.LSTM':>9}{'nn.RNN':>9}{'nn.GRU':>9}{'LSTM/RNN':>10}"]
 for i, h, d in [(1, 1, 1), (2, 16, 1), (10, 20, 2), (32, 128, 3), (300, 512, 2)]:
     counts = {kind: sum(p.numel() for p in module(i, h, num_layers=d).parameters())
               for kind, module in (("lstm", nn.LSTM), ("rnn", nn.RNN), ("gru", nn.GRU))}
-    lines.append(f"{i:>4}{h:>5}{d:>3}  {lstm_parameter_count(i, h, d):>9}{counts['lstm']:>9}"
+    lines.append(f"{i:>4}{h:>5}{d:>7}  {lstm_parameter_count(i, h, d):>9}{counts['lstm']:>9}"
                  f"{counts['rnn']:>9}{counts['gru']:>9}{counts['lstm'] / counts['rnn']:>10.2f}")
     assert lstm_parameter_count(i, h, d) == counts["lstm"]
     assert counts["lstm"] == 4 * counts["rnn"] and counts["gru"] == 3 * counts["rnn"]
@@ -402,8 +518,29 @@ assert 1.8 < wide / profile.hidden_size < 2.3, "the equal-budget RNN is about tw
 # %% [markdown]
 # ## 9. "Long-term dependencies with fewer parameters"?
 #
-# The claim is often repeated. Counting settles half of it: at equal width an LSTM has **4x** the
-# parameters of an RNN, not fewer. So the claim can only mean one of these:
+# This course's claims ledger (notebook 00) lists it as claim 4. It has two readings.
+#
+# **Against a model that sees a window.** The usual meaning: a feed-forward network that must
+# see the last `lag` inputs at once (an MLP on a window, a time-delay network) needs weights for
+# every step of the window, so its parameter count grows with the lag. A recurrent layer applies
+# the same weights at every step: its count does not depend on the lag at all. Counted, for one
+# hidden layer of $H$ units on inputs of $I$ features:
+
+# %%
+I_window, H_window = 2, 32
+lstm_count = sum(p.numel() for p in nn.LSTM(I_window, H_window).parameters())  # no lag in it
+print(f"{'lag':>6}{'MLP on the window':>20}{'LSTM':>8}")
+for window in (10, 100, 1000):
+    mlp_count = window * I_window * H_window + H_window  # first layer: every step of the window
+    print(f"{window:>6}{mlp_count:>20}{lstm_count:>8}")
+assert 1000 * I_window * H_window > 10 * lstm_count
+
+# %% [markdown]
+# In that reading the claim holds by construction once the lag is long (at short lags the window
+# model is the smaller one), and it is the reason recurrent models exist.
+#
+# **Against an RNN.** Counting settles half of it: at equal width an LSTM has **4x** the
+# parameters of an RNN, not fewer. So in this reading the claim can only mean one of these:
 #
 # 1. to solve a task with long lags, an RNN needs *more* parameters than an LSTM does, i.e. even an
 #    RNN given the LSTM's budget (twice as wide) fails where the LSTM succeeds;
@@ -448,8 +585,13 @@ assert 0.2 < params["RNN (equal width)"] / params["LSTM"] < 0.3
 #   `output[-1] == h_n[-1]`.
 # - Parameters: $4\,(H(I+H) + 2H)$ per layer, with $I = H$ above the first: exactly 4x an RNN of the
 #   same width (GRU: 3x). An RNN with the LSTM's budget is about twice as wide.
-# - "Fewer parameters" is false at equal width; it can only mean that an RNN needs more parameters
-#   to solve the same long-lag task, which takes the equal-budget experiment of notebook 09.
+# - "Fewer parameters": against a model that sees a window, a recurrent layer's count does not
+#   grow with the lag. Against an RNN it is false at equal width; it can only mean that an RNN
+#   needs more parameters to solve the same long-lag task, which takes the equal-budget
+#   experiment of notebook 09.
+# - Truncated BPTT trains on a long stream in chunks of $k$ steps, carrying the state and
+#   detaching it between chunks: memory grows with $k$, and no dependency longer than $k$ gets
+#   a gradient.
 #
 # ## Exercises
 #

@@ -57,3 +57,20 @@ class TestNotebook:
             "a solution cell holds one function, so the student copy can keep its signature"
         )
         assert any("check(" in c.source for c in notebook.cells if c.cell_type == "code")
+
+
+FIT_CALL = re.compile(r"\bfit\(\s*([A-Za-z_][A-Za-z_0-9]*)(\.to\(profile\.device\))?")
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_every_model_trained_here_is_on_the_profiles_device(source):
+    """``fit`` trains where the model is: a model left on the CPU makes the gpu profile train on
+    the CPU for hours. Each ``fit(model, ...)`` is ``fit(model.to(profile.device), ...)``, or the
+    model was moved (``model = ....to(profile.device)``) before."""
+    text = source.read_text(encoding="utf-8")
+    for match in FIT_CALL.finditer(text):
+        name, moved = match.groups()
+        before = text[: match.start()]
+        assignments = list(re.finditer(rf"^\s*{name} = (.*?)(?=^\S|^\s*[A-Za-z_]+ = )", before, re.M | re.S))
+        placed = moved or (assignments and "profile.device" in assignments[-1].group(1))
+        assert placed, f"{source.name}: fit({name}, ...) trains a model that was never moved to profile.device"
