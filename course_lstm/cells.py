@@ -339,8 +339,8 @@ class RNNCell(_Cell):
 
     Args:
         input_size: I, the features of the input.
-        hidden_size: H, the features of the state; at least 1 (unlike nn.RNNCell, 0 is refused,
-            as nn.RNN refuses it: see ``_Cell``).
+        hidden_size: H, the features of the state; at least 1: unlike nn.RNNCell, ``hidden_size = 0``
+            is refused, as nn.RNN refuses it (see ``_Cell``).
         bias: whether the cell has the biases b_ih and b_hh (default True).
         nonlinearity: "tanh" (default) or "relu".
         device, dtype: of the parameters, as in torch.nn.
@@ -381,8 +381,8 @@ class LSTMCell(_Cell):
 
     Args:
         input_size: I, the features of the input.
-        hidden_size: H, the features of h and c; at least 1 (unlike nn.LSTMCell, 0 is refused,
-            as nn.LSTM refuses it: see ``_Cell``).
+        hidden_size: H, the features of h and c; at least 1: unlike nn.LSTMCell, ``hidden_size = 0``
+            is refused, as nn.LSTM refuses it (see ``_Cell``).
         bias: whether the cell has the biases b_ih and b_hh (default True).
         device, dtype: of the parameters, as in torch.nn.
 
@@ -427,8 +427,8 @@ class GRUCell(_Cell):
 
     Args:
         input_size: I, the features of the input.
-        hidden_size: H, the features of the state; at least 1 (unlike nn.GRUCell, 0 is refused,
-            as nn.GRU refuses it: see ``_Cell``).
+        hidden_size: H, the features of the state; at least 1: unlike nn.GRUCell, ``hidden_size = 0``
+            is refused, as nn.GRU refuses it (see ``_Cell``).
         bias: whether the cell has the biases b_ih and b_hh (default True).
         device, dtype: of the parameters, as in torch.nn.
 

@@ -130,8 +130,8 @@ def fit(
         ("eval_every", eval_every),
         ("eval_batch_size", eval_batch_size),
     ):
-        validation.positive_int(name, count)
-    validation.integer("seed", seed)
+        validation.positive_int(name, count, integral=True)  # numpy's ints too: counts from arrays
+    validation.integer("seed", seed, integral=True)
     validation.positive_float("lr", lr)
     if clip is not None:
         validation.positive_float("clip", clip, "; clip=None trains without clipping")

@@ -62,27 +62,32 @@ def integer(
     high: int | None = None,
     *,
     expected: str | None = None,
+    integral: bool = False,
 ) -> int:
     """``value`` if it is an int in [low, high] (either bound optional), else raise.
 
     TypeError for anything but an int (a bool, a float such as 2.0, a numpy integer: torch.nn's
     sizes accept only int); ValueError outside the bounds. ``expected`` replaces the words for
-    what was expected, e.g. "a whole number from 0 to 11".
+    what was expected, e.g. "a whole number from 0 to 11". ``integral=True`` also accepts other
+    integer types (numpy's, for a count from an array) and returns them as an int.
     """
     if expected is None and high is None and low in (0, 1):
         expected = "a positive int" if low == 1 else "a non-negative int"
     elif expected is None:
         expected = _bounds("an int", low, high)
-    if isinstance(value, bool) or not isinstance(value, int):
+    accepted = numbers.Integral if integral else int
+    if isinstance(value, bool) or not isinstance(value, accepted):
         raise _type_error(name, expected, value)
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise ValueError(f"{name} must be {expected}, got {value}")
-    return value
+    number = int(value)
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise ValueError(f"{name} must be {expected}, got {number}")
+    return number
 
 
-def positive_int(name: str, value: object) -> int:
-    """``value`` if it is an int >= 1 (a size, a count of layers), else raise."""
-    return integer(name, value, 1)
+def positive_int(name: str, value: object, *, integral: bool = False) -> int:
+    """``value`` if it is an int >= 1 (a size, a count of layers), else raise; ``integral`` as in
+    ``integer``."""
+    return integer(name, value, 1, integral=integral)
 
 
 def non_negative_int(name: str, value: object) -> int:
