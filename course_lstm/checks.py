@@ -257,7 +257,7 @@ def _jacobian_blocks(x, h, c, W_ih, W_hh, b_ih, b_hh, *, transpose=False, order=
     dc_dc = torch.diag_embed(f)
     through_c = o * (1 - tanh_c**2)
     dh_dh = (rows(tanh_c * o * (1 - o), W_ho) if recurrent else zero) + (
-        zero if "c path of h" in skip else rows(through_c, torch.eye(h.shape[-1], dtype=h.dtype)) @ dc_dh
+        zero if "c path of h" in skip else through_c[:, :, None] * dc_dh  # diag(through_c) dc'/dh
     )
     dh_dc = torch.diag_embed(through_c if "f in dh/dc" in skip else through_c * f)
     blocks = {"h": (dh_dh, dh_dc), "c": (dc_dh, dc_dc)}

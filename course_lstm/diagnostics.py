@@ -278,7 +278,7 @@ def record_gates(core: nn.Module, x: Tensor, state0: Sequence[Tensor] | None = N
     steps = []
     with torch.no_grad():
         for t in range(x.shape[1]):
-            h, c, gates = layers.LSTM.step_with_gates(layer, x[:, t], state, weights)
+            h, c, gates = layer.step_with_gates(x[:, t], state, weights)
             state = (h, c)
             steps.append((*gates, c, h))
     return GateRecord(*(torch.stack(values, dim=1) for values in zip(*steps, strict=True)))

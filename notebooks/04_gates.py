@@ -694,11 +694,11 @@ def end_gradient(model: SequenceModel, batch, record) -> torch.Tensor:
     return torch.autograd.grad(task.loss_fn(model.head(h_T), batch), h_T)[0]
 
 
-def chain_of_jacobians(model: SequenceModel, batch, jacobian) -> tuple[torch.Tensor, torch.Tensor]:
-    """From the loss back, multiply by jacobian(...) one step at a time. Returns (T,) batch means
-    of ||dL/dc_t|| (c_t's total gradient, through h_t too) and of the spectral radius of J_t."""
+def chain_of_jacobians(model: SequenceModel, batch, record, jacobian) -> tuple[torch.Tensor, torch.Tensor]:
+    """From the loss back, multiply by jacobian(...) one step at a time, along the states and
+    gates ``record`` holds. Returns (T,) batch means of ||dL/dc_t|| (c_t's total gradient, through
+    h_t too) and of the spectral radius of J_t."""
     core = model.core
-    record = record_gates(core, batch.x)  # h, c and the gates: each (N, T, H)
     weights = (core.weight_ih_l0, core.weight_hh_l0, core.bias_ih_l0, core.bias_hh_l0)
     N, T, H = record.h.shape
     zeros = torch.zeros_like(record.h[:, :1])
@@ -717,9 +717,8 @@ def chain_of_jacobians(model: SequenceModel, batch, jacobian) -> tuple[torch.Ten
     return norms, radius
 
 
-def direct_path(model: SequenceModel, batch) -> torch.Tensor:
+def direct_path(model: SequenceModel, batch, record) -> torch.Tensor:
     """(T,) batch means of ||dL/dc_T * f_{t+1} ... f_T||: the cell's own path alone."""
-    record = record_gates(model.core, batch.x)
     at_end = end_gradient(model, batch, record) * record.o[:, -1] * (1 - record.c[:, -1].tanh() ** 2)
     later = torch.cat([record.f[:, 1:], torch.ones_like(record.f[:, :1])], dim=1)  # f_{t+1}; 1 at T
     kept = later.flip(1).cumprod(dim=1).flip(1)  # (N, T, H): f_{t+1} ... f_T, unit by unit
@@ -742,11 +741,12 @@ for bias in biases:
     twin = twin.to(profile.device, torch.float64)
     twin.load_state_dict(model.state_dict())  # the same weights, the 1997 gradient
 
+    record = record_gates(model.core, batch.x)  # h, c and the gates: each (N, T, H)
     full[bias] = gradient_through_time(model, task, batch).c  # (T,): batch mean of ||dL/dc_t||
-    chained[bias], radius_t = chain_of_jacobians(model, batch, lstm_jacobian)
+    chained[bias], radius_t = chain_of_jacobians(model, batch, record, lstm_jacobian)
     truncated[bias] = gradient_through_time(twin, task, batch).c
-    direct[bias] = direct_path(model, batch)
-    mean_f[bias] = record_gates(model.core, batch.x).f.mean().item()
+    direct[bias] = direct_path(model, batch, record)
+    mean_f[bias] = record.f.mean().item()
     radius[bias] = radius_t.mean().item()
     rate[bias], rate_truncated[bias] = decay_rate(full[bias]), decay_rate(truncated[bias])
     print(f"forget bias {bias}: sigma(bias) = {torch.sigmoid(torch.tensor(bias)).item():.2f}, "
