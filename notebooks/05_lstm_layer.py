@@ -21,6 +21,7 @@
 # **What you will learn here**
 # - unrolling the cell over time, and why our loop equals `course_lstm.LSTM` and `nn.LSTM`;
 # - batches, `batch_first`, the initial states `(h0, c0)` and their shape `(num_layers, N, H)`;
+# - truncated backpropagation through time: training on a long stream in chunks, with `detach`;
 # - stacked layers, dropout between them, and what `output`, `h_n` and `c_n` hold;
 # - counting parameters: $4\,(H(I+H) + 2H)$ per layer, about 4x an RNN of the same width;
 # - what the claim "LSTMs capture long-term dependencies with fewer parameters" can and cannot mean.
