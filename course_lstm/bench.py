@@ -1,25 +1,63 @@
 """Time the readable LSTM and each fast variant against torch.nn.LSTM (oneDNN on CPU, cuDNN on GPU).
 
 ``run_bench(device)`` returns a result (rows, config, provenance) that ``results.save`` writes as
-JSON; ``format_table`` prints each variant's median times and their ratio to nn.LSTM.
+JSON: per size and thread count, each variant's median times with quartiles, their ratio to
+nn.LSTM, the work done in GFLOP/s against this machine's own matrix-product rate, and a
+``torch.profiler`` breakdown of one training step (``profiling``). ``run_threads`` runs it once
+per thread count, each in a process of its own, and merges the results; ``format_table`` prints
+one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from course_lstm import fast, layers, results
+from course_lstm import fast, layers, profiling, results
 
 REFERENCE = "nn.LSTM"
-VARIANTS: dict[str, type[nn.Module]] = {REFERENCE: nn.LSTM, "readable": layers.LSTM, **fast.VARIANTS}
+
+
+@contextlib.contextmanager
+def onednn_disabled():
+    """Inside it, torch runs no oneDNN (MKL-DNN) kernels: nn.LSTM falls back to ATen's loop."""
+    enabled = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = enabled
+
+
+class AtenLSTM(nn.LSTM):
+    """nn.LSTM with oneDNN turned off for its forward call: ATen's C++ loop, one product with h
+    and one fused element-wise kernel per step, the same library products as our variants
+    (PyTorch's own "aten" baseline in benchmarks/fastrnns). On a GPU it is nn.LSTM (cuDNN)."""
+
+    def forward(self, *args, **kwargs):
+        with onednn_disabled():
+            return super().forward(*args, **kwargs)
+
+
+VARIANTS: dict[str, type[nn.Module]] = {
+    REFERENCE: nn.LSTM,
+    "aten": AtenLSTM,
+    "readable": layers.LSTM,
+    **fast.VARIANTS,
+}
 """Every implementation timed, in the order of the lesson; all share nn.LSTM's state_dict."""
 
 KERNELS = {
@@ -46,12 +84,14 @@ class Size:
         return f"L={self.seq_len} N={self.batch} I={self.input_size} H={self.hidden_size}"
 
 
-CPU_SIZES = (Size(100, 64, 128, 128),)
 FASTRNNS = Size(100, 64, 512, 512)
 """The default of PyTorch's own RNN benchmark, benchmarks/fastrnns (seqLength, miniBatch, ...)."""
-GPU_SIZES = (*CPU_SIZES, FASTRNNS)
+COURSE_SIZES = (Size(25, 64, 32, 32), Size(100, 64, 32, 32))
+"""The course's own experiments: H = 32, sequences of 25 to 100 steps, batches of 64."""
+CPU_SIZES = (*COURSE_SIZES, Size(100, 64, 128, 128), FASTRNNS)
+GPU_SIZES = CPU_SIZES
 QUICK_SIZES = (Size(20, 16, 32, 32),)
-FULL = {"repeats": 30, "warmup": 3}
+FULL = {"repeats": 15, "warmup": 2}
 QUICK = {"repeats": 5, "warmup": 1}
 AGREEMENT = 1e-3
 """Largest relative difference from nn.LSTM (outputs and gradients, float32) before timing."""
@@ -173,6 +213,8 @@ class _Contender:
 def _skip_reason(name: str, device: torch.device) -> str | None:
     if name == "cuda_graph" and device.type != "cuda":
         return "needs a CUDA GPU (CUDA graphs)"
+    if name == "aten" and device.type != "cpu":
+        return "oneDNN, which it turns off, is a CPU library: on a GPU it would be nn.LSTM again"
     return None
 
 
@@ -211,7 +253,7 @@ def run_bench(
         raise ValueError(f"repeats and warmup must be at least 1, got {repeats} and {warmup}")
     commit, started, start = results.git_commit(), results.now(), time.perf_counter()
     time_it = _timer(chosen)
-    rows, kernels = [], {}
+    rows, kernels, rates = [], {}, {}
     # Full float32 everywhere: cuDNN would otherwise be allowed TF32 matmuls, our loop not.
     tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
@@ -220,6 +262,7 @@ def run_bench(
             size_rows, size_kernel = _bench_size(size, names, chosen, repeats, warmup, time_it, seed)
             rows += size_rows
             kernels[size.label] = size_kernel
+            rates[size.label] = profiling.matmul_rates(size, chosen, time_it)
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
     label = result_label(chosen, quick)
@@ -227,13 +270,14 @@ def run_bench(
         "device": str(chosen),
         "dtype": "float32",
         "tf32": False,
-        "threads": torch.get_num_threads(),
+        "threads": [torch.get_num_threads()],
         "repeats": repeats,
         "warmup": warmup,
         "seed": seed,
         "sizes": [asdict(s) | {"label": s.label} for s in sizes],
         "variants": names,
         "nn_lstm_kernel": kernels,
+        "matmul_gflops": {str(torch.get_num_threads()): rates},
         "compile": (
             fast.CompiledLSTM.compiled_update.unavailable or "torch.compile (inductor)"
             if {"compiled", "cuda_graph"} & set(names)
@@ -279,6 +323,7 @@ def _bench_size(
         row = {
             **asdict(size),
             "size": size.label,
+            "threads": torch.get_num_threads(),
             "variant": name,
             "status": "ok",
             "reason": None,
@@ -321,7 +366,10 @@ def _bench_size(
             times[contender.name]["train"].append(time_it(contender.train_step))
     for contender in contenders:
         contender.module.zero_grad(set_to_none=True)
+        rows[contender.name]["profile"] = profiling.breakdown(contender.train_step)
+        contender.module.zero_grad(set_to_none=True)
 
+    flops = profiling.step_flops(size)
     base = {kind: statistics.median(values) for kind, values in times.get(REFERENCE, {}).items()}
     for name, measured in times.items():
         for kind, values in measured.items():
@@ -333,30 +381,116 @@ def _bench_size(
                 f"{kind}_ms": round(median, 4),
                 f"{kind}_ms_quartiles": [round(q1, 4), round(q3, 4)],
                 f"{kind}_vs_nn_lstm": round(median / base[kind], 4) if base else None,
+                f"{kind}_gflops_per_s": round(flops[kind] / median / 1e6, 2),
             }
     return list(rows.values()), kernel
 
 
+def all_threads() -> int:
+    """The CPU threads this process may use (its affinity where the OS tells, else the CPU count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def thread_counts(requested: Sequence[int | str]) -> list[int]:
+    """Thread counts from ``requested`` (ints, or "all" for ``all_threads()``), in order,
+    duplicates dropped: [1, 2, "all"] -> [1, 2] on a 2-core machine."""
+    counts: list[int] = []
+    for value in requested:
+        count = all_threads() if value == "all" else value
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"a thread count must be a positive int or 'all', got {value!r}")
+        if count not in counts:
+            counts.append(count)
+    if not counts:
+        raise ValueError("at least one thread count is needed, got none")
+    return counts
+
+
+def run_threads(
+    threads: Sequence[int | str], device: str = "cpu", quick: bool = False, command: str | None = None
+) -> dict:
+    """``run_bench`` once per thread count, each in a fresh process (torch.compile's CPU code
+    is generated for the thread count it was compiled under), merged into one result.
+
+    Rows gain nothing: each already names its ``threads``. The provenance is this process's,
+    its wall time that of the whole run; ``config["threads"]`` lists the counts."""
+    counts = thread_counts(threads)
+    commit, started, start = results.git_commit(), results.now(), time.perf_counter()
+    parts = []
+    with tempfile.TemporaryDirectory() as folder:
+        for count in counts:
+            part = Path(folder) / str(count)
+            script = (
+                "import sys, torch; from course_lstm import bench, results; "
+                f"torch.set_num_threads({count}); "
+                f"results.save(bench.run_bench({device!r}, quick={quick}), sys.argv[1])"
+            )
+            subprocess.run([sys.executable, "-c", script, str(part)], check=True)
+            label = result_label(check_device(device), quick)
+            parts.append(results.load(results.path_for(part, "bench", label)))
+    return merge(parts, time.perf_counter() - start, command or f"run_threads({counts})", commit, started)
+
+
+def merge(parts: list[dict], wall_seconds: float, command: str, commit: str, started: str) -> dict:
+    """One bench result from several (one per thread count) that share sizes and variants."""
+    first = parts[0]["config"]
+    for part in parts[1:]:
+        config = part["config"]
+        if config["sizes"] != first["sizes"] or config["variants"] != first["variants"]:
+            raise ValueError("bench results to merge must time the same sizes and variants")
+    config = dict(first)
+    config["threads"] = [t for part in parts for t in part["config"]["threads"]]
+    config["matmul_gflops"] = {k: v for part in parts for k, v in part["config"]["matmul_gflops"].items()}
+    provenance = results.provenance(
+        parts[0]["provenance"]["profile"], config["device"], wall_seconds, command, commit, started
+    )
+    provenance["hardware"]["threads"] = config["threads"]
+    return {
+        "schema": results.SCHEMA_VERSION,
+        "experiment": "bench",
+        "config": config,
+        "rows": [row for part in parts for row in part["rows"]],
+        "provenance": provenance,
+    }
+
+
 def format_table(result: dict) -> str:
-    """The rows of ``run_bench`` as text: per size, each variant's median ms and ratio to nn.LSTM."""
-    config, provenance = result["config"], result["provenance"]
+    """The rows of ``run_bench`` as text: per size and thread count, each variant's median ms,
+    its quartiles, its ratio to nn.LSTM and its GFLOP/s."""
+    config = result["config"]
     lines = []
     for size in config["sizes"]:
-        lines.append(f"{size['label']}: nn.LSTM runs {config['nn_lstm_kernel'][size['label']]}")
-        header = f"  {'variant':<12}{'forward (ms)':>22}{'forward+backward (ms)':>26}"
-        lines += [header, "  " + "-" * (len(header) - 2)]
-        for row in result["rows"]:
-            if row["size"] != size["label"]:
+        for threads in config["threads"]:
+            rows = [r for r in result["rows"] if r["size"] == size["label"] and r.get("threads", threads) == threads]
+            if not rows:
                 continue
-            if row["status"] != "ok":
-                lines.append(f"  {row['variant']:<12}{row['status']}: {row['reason']}")
-                continue
-            cells = [f"{row[f'{kind}_ms']:9.2f} ({row[f'{kind}_vs_nn_lstm']:5.2f}x)" for kind in ("forward", "train")]
-            lines.append(f"  {row['variant']:<12}{cells[0]:>22}{cells[1]:>26}")
-        lines.append("")
+            rate = config.get("matmul_gflops", {}).get(str(threads), {}).get(size["label"])
+            peak = f"; products of this size run at {rate['step']:.0f} GFLOP/s" if rate else ""
+            lines.append(
+                f"{size['label']}, {threads} thread{'s' if threads != 1 else ''}: "
+                f"nn.LSTM runs {config['nn_lstm_kernel'][size['label']]}{peak}"
+            )
+            header = f"  {'variant':<16}{'forward ms [quartiles]':>30}{'train step ms [quartiles]':>34}{'GFLOP/s':>9}"
+            lines += [header, "  " + "-" * (len(header) - 2)]
+            for row in rows:
+                if row["status"] != "ok":
+                    lines.append(f"  {row['variant']:<16}{row['status']}: {row['reason']}")
+                    continue
+                cells = []
+                for kind in ("forward", "train"):
+                    q1, q3 = row[f"{kind}_ms_quartiles"]
+                    cells.append(f"{row[f'{kind}_ms']:8.2f} [{q1:.1f}, {q3:.1f}] {row[f'{kind}_vs_nn_lstm']:5.2f}x")
+                gflops = row.get("train_gflops_per_s")
+                lines.append(
+                    f"  {row['variant']:<16}{cells[0]:>30}{cells[1]:>34}"
+                    + (f"{gflops:9.1f}" if gflops is not None else "")
+                )
+            lines.append("")
     lines.append(
         f"medians of {config['repeats']} runs after {config['warmup']} warm-up, float32; "
-        f"ratio = time / nn.LSTM's time. {provenance['device']}, torch {provenance['torch']}, "
-        f"{provenance['date']}"
+        f"ratio = time / nn.LSTM's time; GFLOP/s of the train step's products. " + results.provenance_line(result)
     )
     return "\n".join(lines)

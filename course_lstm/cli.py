@@ -169,22 +169,33 @@ def student(notebooks: Path, out: Path) -> int:
 
 
 def bench(
-    device: str | None, quick: bool, threads: int | None, out: Path, command: str, overwrite: bool = False
+    device: str | None,
+    quick: bool,
+    threads: list[int | str] | None,
+    out: Path,
+    command: str,
+    overwrite: bool = False,
 ) -> int:
-    """Time the fast LSTM against nn.LSTM and write ``out/bench-DEVICE[-quick].json``."""
+    """Time the fast LSTM against nn.LSTM and write ``out/bench-DEVICE[-quick].json``: with one
+    thread count (or none: torch's own) in this process, with several in one process each."""
     benchmark = _import("course_lstm.bench")  # here: the other commands need none of it
-    if threads is not None and threads < 1:
-        raise Refused(f"--threads must be at least 1, got {threads}")
+    try:
+        counts = None if threads is None else benchmark.thread_counts(threads)
+    except ValueError as error:
+        raise Refused(f"--threads: {error}") from None
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         chosen = benchmark.check_device(device)
     except ValueError as error:
         raise Refused(str(error)) from None
     _target(out, "bench", benchmark.result_label(chosen, quick), None, overwrite)
-    if threads is not None:
-        torch.set_num_threads(threads)
     try:
-        result = benchmark.run_bench(device, quick=quick, command=command)
+        if counts is not None and len(counts) > 1:
+            result = benchmark.run_threads(counts, device, quick=quick, command=command)
+        else:
+            if counts is not None:
+                torch.set_num_threads(counts[0])
+            result = benchmark.run_bench(device, quick=quick, command=command)
     except ValueError as error:
         raise Refused(str(error)) from None
     path = _save(result, out, overwrite=overwrite)
@@ -277,10 +288,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     timing.add_argument("--device", help="cpu or cuda (default: cuda if available, else cpu)")
     timing.add_argument("--quick", action="store_true", help="tiny sizes and few repeats: a smoke test")
-    timing.add_argument("--threads", type=_positive_int, help="CPU threads for torch (default: torch's own)")
+    timing.add_argument(
+        "--threads",
+        type=_thread_count,
+        nargs="+",
+        help="CPU thread counts, e.g. 1 2 all; several run one process each (default: torch's own)",
+    )
     timing.add_argument("--out", type=Path, default=Path("results"), help="folder for the JSON (default: results/)")
     timing.add_argument("--overwrite", action="store_true", help="replace an existing result file")
     return parser
+
+
+def _thread_count(text: str) -> int | str:
+    """A --threads value: "all", or a positive whole number."""
+    if text == "all":
+        return text
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number or 'all', got {text!r}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

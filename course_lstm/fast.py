@@ -1,6 +1,8 @@
 """A fast LSTM with nn.LSTM's parameters, built in steps that are each one change and each measured.
 
-``FusedLSTM`` -> ``HoistedLSTM`` -> ``CompiledLSTM`` -> ``GraphedLSTM`` (CUDA only); see ``bench``.
+``FusedLSTM`` -> ``HoistedLSTM`` -> ``CompiledLSTM`` (cell update compiled) | ``CompiledLoopLSTM``
+(whole loop compiled) | ``ManualBackwardLSTM`` (backward by hand) -> ``CompiledManualLSTM``;
+``GraphedLSTM`` (CUDA only) replays ``CompiledLSTM`` as CUDA graphs. See ``bench``.
 Shapes: L sequence length, N batch, I input features, H hidden units.
 """
 
@@ -92,47 +94,61 @@ class HoistedLSTM(FusedLSTM):
         return (torch.cat(outputs) if packed else torch.stack(outputs)), final
 
 
-class CompiledCellUpdate:
-    """``cell_update`` compiled with torch.compile: a few fused kernels forward and backward
-    instead of one per element-wise operation.
+class CompiledFunction:
+    """``function`` compiled with torch.compile at its first call, run uncompiled where that fails.
 
-    Compilation happens at the first call (and again for new dtypes or devices). Where it is
-    unavailable (no C++ compiler on a CPU, no Triton on a GPU), it warns once, saying why, and
-    runs ``cell_update`` uncompiled: same results, no speed-up. ``unavailable`` holds the reason.
+    Compilation happens at the first call (and again for new shapes where ``dynamic`` is False,
+    new dtypes or devices). Where it is unavailable (no C++ compiler on a CPU, no Triton on a
+    GPU), it warns once, naming ``user``, and runs ``function`` uncompiled: same results, no
+    speed-up. ``unavailable`` holds the reason.
     """
 
-    def __init__(self, compiler: Callable[..., Callable] | None = None) -> None:
+    def __init__(
+        self,
+        function: Callable,
+        user: str,
+        compiler: Callable[..., Callable] | None = None,
+        dynamic: bool = True,
+    ) -> None:
+        self.function, self.user, self.dynamic = function, user, dynamic
         self._compiler = compiler  # None: torch.compile (imported at the first call: it is slow)
         self._compiled: Callable | None = None
         self.unavailable: str | None = None
 
-    def __call__(self, gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
-        """gates (N, 4H), c (N, H) -> (h', c'), each (N, H)."""
+    def __call__(self, *args: Tensor):
         if self.unavailable is None and self._compiled is None:
             try:
                 compiler = self._compiler or torch.compile
-                self._compiled = compiler(cell_update, fullgraph=True, dynamic=True)
+                self._compiled = compiler(self.function, fullgraph=True, dynamic=self.dynamic)
             except RuntimeError as error:  # torch.compile refuses this platform or Python
                 self._give_up(error)
         if self.unavailable is None and self._compiled is not None:  # the latter follows from the former
             from torch._dynamo.exc import BackendCompilerFailed
 
             try:
-                return self._compiled(gates, c)
+                return self._compiled(*args)
             except BackendCompilerFailed as error:  # e.g. no C++ compiler (CPU), no Triton (GPU)
                 self._give_up(error)
-        return cell_update(gates, c)
+        return self.function(*args)
 
     def _give_up(self, error: Exception) -> None:
         lines = str(error).strip().splitlines()
         self.unavailable = f"{type(error).__name__}: {lines[0] if lines else ''}"
         warnings.warn(
-            f"torch.compile is unavailable here ({self.unavailable}); CompiledLSTM runs its cell "
-            f"update uncompiled, like HoistedLSTM: same results, no speed-up. To compile: "
+            f"torch.compile is unavailable here ({self.unavailable}); {self.user} runs "
+            f"{self.function.__name__} uncompiled: same results, no speed-up. To compile: "
             f"{COMPILER_HELP}.",
             UserWarning,
             stacklevel=3,
         )
+
+
+class CompiledCellUpdate(CompiledFunction):
+    """``cell_update`` compiled with torch.compile: a few fused kernels forward and backward
+    instead of one per element-wise operation; gates (N, 4H), c (N, H) -> (h', c')."""
+
+    def __init__(self, compiler: Callable[..., Callable] | None = None) -> None:
+        super().__init__(cell_update, "CompiledLSTM", compiler)
 
 
 class CompiledLSTM(HoistedLSTM):
@@ -230,10 +246,153 @@ def make_graphed_callables(function: Callable, sample_args: tuple[Tensor, ...]) 
     return torch.cuda.make_graphed_callables(function, sample_args)
 
 
+def hoisted_loop(projected: Tensor, h: Tensor, c: Tensor, weight_hh: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The time loop of ``HoistedLSTM`` over padded input, as one function that torch.compile
+    can take whole: projected (L, N, 4H), the input projections with both biases; h, c (N, H);
+    weight_hh (4H, H). Returns output (L, N, H), h_L and c_L (N, H)."""
+    weight_hh_t = weight_hh.t()
+    outputs = []
+    for projected_t in projected.unbind(0):
+        h, c = cell_update(torch.addmm(projected_t, h, weight_hh_t), c)
+        outputs.append(h)
+    return torch.stack(outputs), h, c
+
+
+class CompiledLoopLSTM(HoistedLSTM):
+    """Step 3b: ``HoistedLSTM`` with its whole time loop compiled, forward and backward.
+
+    torch.compile unrolls the L steps into one graph: the per-step Python calls and their
+    dispatch go, the element-wise work of each step is fused, the products stay library calls.
+    It compiles anew for each new input shape (``dynamic=False``: the loop length is the graph's
+    length), which takes seconds to minutes; packed input runs ``HoistedLSTM``'s loop.
+    """
+
+    compiled_loop = CompiledFunction(hoisted_loop, "CompiledLoopLSTM", dynamic=False)
+
+    def _run_layer(
+        self, inputs: Tensor, batch_sizes: list[int], packed: bool, state: State, layer: int
+    ) -> tuple[Tensor, State]:
+        if packed:
+            return super()._run_layer(inputs, batch_sizes, packed, state, layer)
+        weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
+        bias = None if bias_ih is None or bias_hh is None else bias_ih + bias_hh
+        output, h, c = self.compiled_loop(F.linear(inputs, weight_ih, bias), *state, weight_hh)
+        return output, (h, c)
+
+
+def step_forward(a: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The element-wise part of one step, keeping what the backward pass needs.
+
+    a: (N, 4H) pre-activations; c: (N, H). Returns the activations [i | f | g | o] (N, 4H)
+    (sigmoid, sigmoid, tanh, sigmoid), h' and c' (N, H).
+    """
+    a_i, a_f, a_g, a_o = a.chunk(4, dim=1)
+    i, f, g, o = torch.sigmoid(a_i), torch.sigmoid(a_f), torch.tanh(a_g), torch.sigmoid(a_o)
+    c_next = f * c + i * g
+    return torch.cat([i, f, g, o], dim=1), o * torch.tanh(c_next), c_next
+
+
+def step_backward(activations: Tensor, c: Tensor, c_next: Tensor, dh: Tensor, dc: Tensor) -> tuple[Tensor, Tensor]:
+    r"""The backward of ``step_forward``, by hand.
+
+    activations (N, 4H) as ``step_forward`` returned them; c, c_next (N, H): the cell before and
+    after the step; dh, dc (N, H): dL/dh' and dL/dc' (everything that reaches them). Returns
+    dL/da (N, 4H) and dL/dc (N, H):
+
+    .. math::
+        ar c = dc + dh\, o (1 - 	anh^2 c'), \quad
+        da = [ar c\, g\, i(1-i) \mid ar c\, c\, f(1-f) \mid ar c\, i (1-g^2) \mid dh 	anh(c')\, o(1-o)],
+        \quad dL/dc = ar c f
+    """
+    i, f, g, o = activations.chunk(4, dim=1)
+    tanh_c = torch.tanh(c_next)
+    dc = dc + dh * o * (1 - tanh_c * tanh_c)
+    da = torch.cat([dc * g * i * (1 - i), dc * c * f * (1 - f), dc * i * (1 - g * g), dh * tanh_c * o * (1 - o)], dim=1)
+    return da, dc * f
+
+
+class Recurrence(torch.autograd.Function):
+    """The recurrent half of an LSTM layer with its backward written out: per step of the
+    backward one product (dL/dh_{t-1} = dL/da_t W_hh), and dL/dW_hh for all steps as one
+    (4H, L N) by (L N, H) product after the loop, where autograd runs L small ones.
+
+    ``apply(projected, h0, c0, weight_hh, forward_step, backward_step)``: projected (L, N, 4H),
+    h0, c0 (N, H), weight_hh (4H, H); the two step functions are ``step_forward`` and
+    ``step_backward`` or compiled versions of them. Returns output (L, N, H), h_L, c_L (N, H).
+    """
+
+    @staticmethod
+    def forward(ctx, projected, h0, c0, weight_hh, forward_step, backward_step):
+        weight_hh_t = weight_hh.t()
+        h, c = h0, c0
+        hs, cs, activations = [h0], [c0], []
+        for projected_t in projected.unbind(0):
+            acts, h, c = forward_step(torch.addmm(projected_t, h, weight_hh_t), c)
+            activations.append(acts)
+            hs.append(h)
+            cs.append(c)
+        output = torch.stack(hs[1:])
+        ctx.backward_step = backward_step
+        ctx.save_for_backward(torch.stack(hs[:-1]), torch.stack(cs), torch.stack(activations), weight_hh)
+        return output, h, c
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, d_output, d_h, d_c):
+        h_before, cs, activations, weight_hh = ctx.saved_tensors  # (L, N, H), (L+1, N, H), (L, N, 4H)
+        steps = activations.shape[0]
+        # a gradient autograd leaves out (an output the loss does not use) arrives as None
+        d_output = torch.zeros_like(h_before) if d_output is None else d_output
+        dh = torch.zeros_like(cs[0]) if d_h is None else d_h
+        dc = torch.zeros_like(cs[0]) if d_c is None else d_c
+        d_pre = [None] * steps
+        for t in range(steps - 1, -1, -1):
+            da, dc = ctx.backward_step(activations[t], cs[t], cs[t + 1], dh + d_output[t], dc)
+            d_pre[t] = da
+            dh = da @ weight_hh  # (N, 4H) @ (4H, H)
+        d_projected = torch.stack(d_pre)  # (L, N, 4H)
+        flat = d_projected.flatten(0, 1)  # (L N, 4H)
+        d_weight_hh = flat.t() @ h_before.flatten(0, 1)  # one product for all L steps
+        return d_projected, dh, dc, d_weight_hh, None, None
+
+
+class ManualBackwardLSTM(HoistedLSTM):
+    """Step 5: ``HoistedLSTM`` with the backward of its loop written by hand (``Recurrence``):
+    dL/dW_hh becomes one large product after the loop instead of L small ones, and autograd's
+    per-step bookkeeping goes. Packed input runs ``HoistedLSTM``'s loop (autograd's backward);
+    a gradient of this backward (double backward) is refused.
+    """
+
+    forward_step: Callable = staticmethod(step_forward)
+    backward_step: Callable = staticmethod(step_backward)
+
+    def _run_layer(
+        self, inputs: Tensor, batch_sizes: list[int], packed: bool, state: State, layer: int
+    ) -> tuple[Tensor, State]:
+        if packed:
+            return super()._run_layer(inputs, batch_sizes, packed, state, layer)
+        weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
+        bias = None if bias_ih is None or bias_hh is None else bias_ih + bias_hh
+        projected = F.linear(inputs, weight_ih, bias)  # (L, N, 4H)
+        output, h, c = Recurrence.apply(projected, *state, weight_hh, self.forward_step, self.backward_step)
+        return output, (h, c)
+
+
+class CompiledManualLSTM(ManualBackwardLSTM):
+    """Step 6: ``ManualBackwardLSTM`` with its two element-wise step functions compiled, each
+    fused into one kernel; they run without autograd, so there is no compiled backward to guard."""
+
+    forward_step = CompiledFunction(step_forward, "CompiledManualLSTM")
+    backward_step = CompiledFunction(step_backward, "CompiledManualLSTM")
+
+
 VARIANTS: dict[str, type[layers.LSTM]] = {
     "fused": FusedLSTM,
     "hoisted": HoistedLSTM,
     "compiled": CompiledLSTM,
+    "compiled_loop": CompiledLoopLSTM,
+    "manual_backward": ManualBackwardLSTM,
+    "compiled_manual": CompiledManualLSTM,
     "cuda_graph": GraphedLSTM,
 }
-"""The staircase, in order: each variant is the previous one plus one change."""
+"""The staircase, in order: each variant is one change to one before it (see its docstring)."""

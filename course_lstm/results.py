@@ -82,12 +82,21 @@ def hardware() -> dict:
         "threads": torch.get_num_threads(),
         "mkl": mkl.group(1) if mkl else "none",
         "onednn": onednn.group(1) if onednn else "none",
+        "governor": _governor(),
         "isa_limits": {
             key: os.environ[key]
             for key in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")
             if key in os.environ
         },
     }
+
+
+def _governor() -> str:
+    """The CPU frequency governor (Linux), or "not readable" where the system does not say."""
+    try:
+        return Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor").read_text().strip()
+    except OSError:
+        return "not readable"
 
 
 def git_commit() -> str:
@@ -237,10 +246,17 @@ def provenance_line(result: dict) -> str:
     where = (
         p["device"]
         if not (cpu and p["device"].startswith("CPU"))
-        else (f"{cpu['cpu']} ({cpu['cpu_capability']}, {cpu['threads']} thread{'' if cpu['threads'] == 1 else 's'})")
+        else (f"{cpu['cpu']} ({cpu['cpu_capability']}, {_threads_text(cpu['threads'])})")
     )
     commit, plus, suffix = p["git_commit"].partition("+")  # keep "+dirty": uncommitted changes say so
     return f"{p['profile']} profile, {where}, torch {p['torch']}, {p['date'][:10]}, commit {commit[:7]}{plus}{suffix}"
+
+
+def _threads_text(threads: int | list[int]) -> str:
+    """1 -> "1 thread"; [1, 2] -> "1 and 2 threads" (a result timed at several counts)."""
+    counts = threads if isinstance(threads, list) else [threads]
+    text = " and ".join(map(str, counts))
+    return f"{text} thread{'' if counts == [1] else 's'}"
 
 
 def shipped(experiment: str, profile: str = "gpu") -> dict | None:
