@@ -34,8 +34,9 @@ def step_flops(size: Size) -> dict[str, int]:
 
     Forward: the input projection 2 L N I 4H and the recurrent products 2 L N H 4H. The
     training step adds their backward, twice as many (a product for the input's gradient and
-    one for the weight's): 3x the forward. Element-wise work, O(L N H), is left out: it is
-    1/H of the products or less."""
+    one for the weight's): 3x the forward. That counts the gradients of the input and of h0;
+    autograd skips the products of those that do not require grad. Element-wise work,
+    O(L N H), is left out: it is 1/H of the products or less."""
     forward = 2 * size.seq_len * size.batch * 4 * size.hidden_size * (size.input_size + size.hidden_size)
     return {"forward": forward, "train": 3 * forward}
 

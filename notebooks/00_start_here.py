@@ -68,7 +68,7 @@ for what, ok, detail in doctor_report():
 # | `08_inside_the_lstm` | a trained LSTM's gates; forget-gate bias; each gate removed | 50 min |
 # | `09_fewer_parameters` | RNN against LSTM at an equal parameter budget: what the data supports | 35 min |
 # | `10_going_further` | the GRU, peepholes, bidirectional layers; Transformers and what came after | 50 min |
-# | `11_fast_lstm` | a fast LSTM in four measured steps, against `nn.LSTM` | 40 min |
+# | `11_fast_lstm` | a fast LSTM in measured steps, profiled against `nn.LSTM` | 60 min |
 #
 # Notebooks 01–05 build the LSTM; 06–10 test the claims made about it in experiments that run
 # on a laptop in minutes (and at full scale on a GPU); 11 makes it fast.

@@ -464,32 +464,31 @@ assert not torch.allclose(real[0][:, H:], real[1][:, H:]), "padding leaks into t
 # Everything above (your GRU, the peephole cell, the two directions) was a Python loop over time.
 # `nn.LSTM` hands the whole sequence to one fused library call where one exists: cuDNN on an
 # NVIDIA GPU, oneDNN on a CPU. Notebook 11 ([11_fast_lstm](11_fast_lstm.ipynb)) builds a fast LSTM
-# in four steps and measures each against `nn.LSTM`. Its measurement on one CPU ships with the
-# course; the ratios, read from the file:
+# in measured steps and studies each against `nn.LSTM`, at several sizes and thread counts. Its
+# study ships with the course. Here are its training-step ratios at the smallest and the
+# largest size, read from the file: they are that machine's numbers, not a measurement of yours.
 
 # %%
 bench = results.shipped("bench", "cpu")
-size = bench["config"]["sizes"][0]["label"]
-source = bench["provenance"]
-print(f"{size}: nn.LSTM ran {bench['config']['nn_lstm_kernel'][size]}")
-print(f"{'variant':<10}{'forward':>9}{'forward + backward':>20}   (time / nn.LSTM's time)")
+print(f"shipped: {results.provenance_line(bench)}")
+print(f"made with: {bench['provenance']['command']}")
 ok = [row for row in bench["rows"] if row["status"] == "ok"]
-for row in ok:
-    print(f"{row['variant']:<10}{row['forward_vs_nn_lstm']:>8.2f}x"
-          f"{row['train_vs_nn_lstm']:>19.2f}x")
-print(f"measured on {source['device']}, torch {source['torch']}, {source['date'][:10]}, "
-      f"with `{source['command'].split(' --out')[0]}`")
-ratios = {row["variant"]: row for row in ok}
-assert min(row["forward_vs_nn_lstm"] for name, row in ratios.items() if name != "nn.LSTM") > 1.2
-assert ratios["readable"]["train_vs_nn_lstm"] < 1.3
-assert results.shipped("bench", "gpu") is None, "GPU timings now ship: show them here"
+reference_ms = {(r["size"], r["threads"]): r["train_ms"] for r in ok if r["variant"] == "nn.LSTM"}
+for size in (bench["config"]["sizes"][0]["label"], bench["config"]["sizes"][-1]["label"]):
+    threads = bench["config"]["threads"][0]
+    print(f"\n{size}, {threads} thread(s), nn.LSTM ran {bench['config']['nn_lstm_kernel'][size]}")
+    print(f"  {'variant':<16}{'training step / nn.LSTM':>24}")
+    for row in ok:
+        if row["size"] == size and row["threads"] == threads:
+            print(f"  {row['variant']:<16}{row['train_ms'] / reference_ms[size, threads]:>23.2f}x")
+gpu_bench = results.shipped("bench", "gpu")
+print("\nGPU timings: " + ("none shipped with the course" if gpu_bench is None else results.provenance_line(gpu_bench)))
 
 # %% [markdown]
-# On that CPU, `nn.LSTM`'s forward pass was ahead of every hand-written variant (the asserts
-# check: by more than 1.2x), and even the readable loop's training step was close to it (the
-# asserts check: within 1.3x). No GPU timings ship with the course, so we cannot
-# show you that comparison; notebook 11 explains why a Python loop pays more there (every
-# operation is a kernel launch) and `python -m course_lstm bench --device cuda` measures it.
+# Notebook 11 explains what these ratios come from, with a profile of each variant: at small
+# sizes the Python calls of a loop cost more than the arithmetic, at large ones the products are
+# the time. On a GPU a Python loop pays more (every operation is a kernel launch);
+# `python -m course_lstm bench --device cuda` measures it there.
 #
 # Which call `nn.LSTM` and `nn.GRU` make on this CPU, counted with notebook 11's `OperatorLog`:
 

@@ -17,35 +17,42 @@
 # Notebook 05 built the LSTM layer as a loop around `lstm_step`, and showed that it computes
 # exactly what `nn.LSTM` computes. It is also slower: every time step runs eight small matrix
 # products and a dozen element-wise operations, each a separate call from Python. Here we make
-# it fast in four steps, each one change, each checked to give `nn.LSTM`'s outputs and
-# gradients, each measured against `nn.LSTM`; then we look at where the rest of the gap is.
+# it faster in steps, each one change, each checked to give `nn.LSTM`'s outputs and gradients,
+# each measured against `nn.LSTM`; then we measure where the rest of the gap is, and why.
 #
 # **What you will learn**
 # - where an LSTM's time goes: matrix products, element-wise operations, and the cost of
-#   calling each one;
-# - four speed-ups: all four gates in one matrix product; the input projection of every time
-#   step hoisted out of the loop; the element-wise cell update compiled with `torch.compile`;
-#   on a GPU, the whole loop replayed as a CUDA graph;
-# - how to time code fairly: the same inputs, a warm-up, interleaved repeats, medians, CUDA events;
-# - why `nn.LSTM` (oneDNN on a CPU, cuDNN on a GPU) is still faster, and what that would take.
+#   calling each one, counted in FLOPs and measured with `torch.profiler`;
+# - the speed-ups: all four gates in one matrix product; the input projection of every time
+#   step hoisted out of the loop; the element-wise cell update, or the whole loop, compiled with
+#   `torch.compile`; the backward pass written by hand; on a GPU, the loop replayed as a CUDA graph;
+# - how to time code fairly: the same inputs, a warm-up, interleaved repeats, medians and
+#   quartiles, one process per thread count, CUDA events;
+# - how close each variant gets to `nn.LSTM` (oneDNN on a CPU, cuDNN on a GPU), at the course's
+#   sizes and at PyTorch's own benchmark size, and why.
 #
 # **Prerequisites**: notebook 04 (`lstm_step`, the gates i, f, g, o and their stacked weights)
 # and notebook 05 (the LSTM layer, `weight_ih_l0` (4H, I) and `weight_hh_l0` (4H, H)).
 #
-# **Time**: about 40 minutes. Executing the notebook takes about 10 seconds in the ci profile;
-# half a minute the first time, when `torch.compile` compiles one small function.
+# **Time**: about 60 minutes. Executing the notebook takes a minute or two, most of it
+# `torch.compile` compiling (its cache makes later runs faster); the execution times of every
+# notebook are in the README's course map.
 
 # %%
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
+from torch.utils.flop_counter import FlopCounterMode
+
 from course_lstm import LSTM, results
-from course_lstm.bench import OperatorLog, format_table, run_bench
+from course_lstm.bench import FASTRNNS, OperatorLog, Size, format_table, run_bench
 from course_lstm.cells import lstm_step
 from course_lstm.checks import check
-from course_lstm.fast import CompiledLSTM, FusedLSTM, GraphedLSTM, HoistedLSTM
+from course_lstm.fast import (CompiledLoopLSTM, CompiledLSTM, FusedLSTM, GraphedLSTM, HoistedLSTM,
+                              ManualBackwardLSTM)
 from course_lstm.notebook import agree, setup
+from course_lstm.profiling import CATEGORIES, step_flops
 
 profile = setup(seed=0)
 
@@ -180,8 +187,9 @@ assert fused_ops["aten.addmm"] == 2 and sum(fused_ops.values()) == 12
 # $$P = X W_{ih}^\top + (b_{ih} + b_{hh}), \qquad X:\ (L, N, I),\ P:\ (L, N, 4H),$$
 #
 # and the loop keeps only what must wait for $h_{t-1}$: $a = P_t + h_{t-1} W_{hh}^\top$, then
-# the cell update. One big product is faster than L small ones: the weights are read once, and
-# the matrix-multiply routine works on large blocks.
+# the cell update. One big product should be faster than L small ones: the weights are read once,
+# and the matrix-multiply routine works on large blocks. Section 7 measures both rates on the
+# machine that produced the shipped study.
 
 # %%
 def hoisted_lstm(xs, h0, c0, W_ih, W_hh, b_ih, b_hh):
@@ -275,7 +283,51 @@ print("cell update compiled by torch.compile" if reason is None else f"not compi
 # below tell.
 
 # %% [markdown]
-# ## 5. Step 4 (GPU only): replay the loop as a CUDA graph
+# ## 5. Step 3b: compile the whole loop
+#
+# Compiling only the cell update leaves the loop in Python: every step still calls the product,
+# then the compiled function, which checks its guards each time. `torch.compile` can take the
+# whole loop instead (`fast.hoisted_loop`): it unrolls the L steps into one graph, fuses each
+# step's element-wise work, and calls the library's product between them, forward and
+# backward. The price is compilation: the graph is L steps long, so it takes seconds to
+# minutes, and again for every new input shape. `CompiledLoopLSTM` does this; the check below
+# compiles a 6-step loop.
+
+# %% tags=["nbval-ignore-output"]
+same_as_torch("whole loop compiled", CompiledLoopLSTM)
+reason = CompiledLoopLSTM.compiled_loop.unavailable
+print("loop compiled by torch.compile" if reason is None else f"not compiled here: {reason}")
+
+# %% [markdown]
+# ## 6. Step 5: write the backward pass by hand
+#
+# Autograd records every operation of every step, and its backward replays them one by one:
+# per step, two products, $\partial L/\partial h_{t-1} = \partial L/\partial a_t\, W_{hh}$ and
+# $\partial L/\partial W_{hh} \mathrel{+}= (\partial L/\partial a_t)^\top h_{t-1}$, plus the
+# element-wise backward of each operation. The second product has only N = 64 rows to sum over,
+# a poor shape for a matrix-multiply routine, and nothing needs it inside the loop: the sum over
+# all steps is one product of shape (4H, L·N) by (L·N, H) after the loop.
+#
+# `fast.Recurrence` is a `torch.autograd.Function` that does that: its forward runs the loop and
+# keeps the gates' activations and the cells; its backward walks the steps in reverse with one
+# product each and `step_backward`, the derivative of the cell update written out
+# ($\bar c_t = \partial L/\partial c_t$ with everything that reaches it):
+#
+# $$\bar c_t = dc + dh\, o_t (1 - \tanh^2 c_t),\qquad
+# \frac{\partial L}{\partial a_t} = [\,\bar c_t g_t\, i_t(1-i_t) \mid \bar c_t c_{t-1} f_t(1-f_t)
+# \mid \bar c_t i_t (1-g_t^2) \mid dh \tanh(c_t)\, o_t(1-o_t)\,],\qquad
+# \frac{\partial L}{\partial c_{t-1}} = \bar c_t f_t$$
+#
+# `ManualBackwardLSTM` is `HoistedLSTM` with it (and `CompiledManualLSTM` compiles its two
+# element-wise step functions). A hand-written backward is a place for bugs to hide, so it is
+# checked against `nn.LSTM` like every other variant, and in the tests against autograd on
+# random inputs:
+
+# %%
+same_as_torch("hand-written backward", ManualBackwardLSTM)
+
+# %% [markdown]
+# ## 7. Step 6 (GPU only): replay the loop as a CUDA graph
 #
 # On a GPU the arithmetic of one step at N = 64, H = 512 takes a few microseconds, but the CPU
 # needs several microseconds to *launch* each kernel through Python and PyTorch, so the GPU sits
@@ -295,7 +347,7 @@ else:
         print("ValueError:", error)
 
 # %% [markdown]
-# ## 6. Measuring fairly
+# ## 8. Measuring fairly
 #
 # A timing is only worth something if it compares like with like, on a machine doing the same
 # thing each time. `python -m course_lstm bench` (the function `run_bench`):
@@ -307,105 +359,225 @@ else:
 # - times forward alone (`torch.no_grad()`, as in evaluation) and forward + backward (a training
 #   step without the optimizer), in float32;
 # - repeats, interleaving the variants (one run of each, then again), so that another program
-#   starting half-way slows all of them alike, and reports the median, which one slow run cannot move;
+#   starting half-way slows all of them alike, and reports the median, which one slow run cannot
+#   move, with the quartiles, which show the spread;
+# - with several thread counts (`--threads 1 2 all`), runs each in a process of its own:
+#   `torch.compile` writes its CPU code for the thread count it compiles under;
 # - on a GPU, times with CUDA events: kernels run asynchronously, so a clock read on the CPU
 #   after the call measures only how long it took to *queue* the work.
 #
-# Here is a tiny live run, a few seconds long. Its numbers depend on your machine and on what
-# else it is doing, so CI does not compare them.
+# Here is a tiny live run, a few seconds long, of the eager variants. Its times depend on your
+# machine and on what else it is doing, so CI does not compare them as text.
 
 # %% tags=["nbval-ignore-output"]
-live = run_bench("cpu", quick=True)
+live = run_bench("cpu", quick=True, variants=["readable", "fused", "hoisted", "manual_backward"])
 print(format_table(live))
 
+# %% [markdown]
+# What must hold on any machine is the *shape* of the result, not its numbers: every variant
+# agrees with `nn.LSTM` before it is timed, and at this tiny size, where the fixed cost of each
+# call dominates, the fused step (12 operators per step) beats the readable one (21).
+
 # %%
-assert all(row["status"] == "ok" for row in live["rows"] if row["variant"] != "cuda_graph"), (
-    "every variant should agree with nn.LSTM before it is timed")
+live_rows = {row["variant"]: row for row in live["rows"]}
+assert all(row["status"] == "ok" for row in live_rows.values()), "every variant agrees with nn.LSTM"
+assert live_rows["fused"]["train_ms"] < live_rows["readable"]["train_ms"], "fewer calls, less time"
+assert live_rows["fused"]["forward_ms"] < live_rows["readable"]["forward_ms"]
+print("live run: every variant agrees with nn.LSTM, and fused is faster than readable, "
+      f"forward and training step ({live_rows['fused']['train_ms'] / live_rows['readable']['train_ms']:.2f}x "
+      "the readable step's time on this machine)")
 
 # %% [markdown]
-# At this tiny size (H = 32) every implementation is dominated by the fixed cost per call, and
-# the ratios say little about real sizes. The table below, at L = 100, N = 64, I = H = 128, was
-# measured with the command it names and is shipped with the course, with the machine, versions
-# and date that produced it.
+# ## 9. The study: sizes, threads, variants
+#
+# The shipped study times every variant at four sizes, from the course's own experiments
+# (H = 32, 25 and 100 steps, batches of 64) to PyTorch's own benchmark size (fastrnns:
+# L = 100, N = 64, I = H = 512), at each thread count of the machine that ran it. It was made by
+# the command it names, with the machine, versions and date that produced it; these are
+# *its* numbers, not a measurement of your machine.
 
 # %%
 shipped = results.shipped("bench", "cpu")
 print(format_table(shipped))
-print(f"measured with: {shipped['provenance']['command']}")
-rows = {row["variant"]: row for row in shipped["rows"] if row["status"] == "ok"}
-assert {"nn.LSTM", "readable", "fused", "hoisted", "compiled"} <= set(rows)
-assert all(row["max_relative_difference"] <= shipped["config"]["agreement"] for row in rows.values())
+print(f"\nmade with: {shipped['provenance']['command']}")
+hardware = shipped["provenance"]["hardware"]
+print(f"hardware: {hardware['cpu']}, torch's kernels use {hardware['cpu_capability']}, MKL {hardware['mkl']}, "
+      f"oneDNN {hardware['onednn']}, governor {hardware['governor']}; wall time "
+      f"{shipped['provenance']['wall_seconds'] / 60:.0f} min")
+study = [row for row in shipped["rows"] if row["status"] == "ok"]
+# an integrity check of the shipped file, not a measurement: it timed only what agreed
+assert all(row["max_relative_difference"] <= shipped["config"]["agreement"] for row in study)
+
+# %% [markdown]
+# The figure shows each variant's training step as a multiple of `nn.LSTM`'s, per size and
+# thread count. The bars span the quartiles of the variant's time divided by `nn.LSTM`'s
+# median: where a bar crosses 1, the two are not told apart by this run.
 
 # %%
-names = [name for name in rows if name != "nn.LSTM"]
-fastest = min(names, key=lambda name: rows[name]["train_ms"])
-fig, ax = plt.subplots()
-positions = range(len(names))
-for offset, (kind, label) in zip((-0.2, 0.2), (("forward", "forward"), ("train", "forward + backward"))):
-    ax.bar([p + offset for p in positions], [rows[n][f"{kind}_vs_nn_lstm"] for n in names],
-           width=0.4, label=label)
-ax.axhline(1, color="black", linewidth=1, label="nn.LSTM (oneDNN)")
-ax.set_xticks(list(positions), names)
-ax.set_ylim(0, 1.35 * max(rows[n][f"{kind}_vs_nn_lstm"] for n in names for kind in ("forward", "train")))
-ax.set_ylabel("time / nn.LSTM's time")
-provenance = shipped["provenance"]
-ax.set_xlabel(f"implementation\n{shipped['config']['sizes'][0]['label']}; {provenance['device']}, "
-              f"torch {provenance['torch']}, {provenance['date'][:10]}")
-ax.set_title(f"Training step: {fastest} takes {rows[fastest]['train_vs_nn_lstm']:.2f}x nn.LSTM's time, "
-             f"readable {rows['readable']['train_vs_nn_lstm']:.2f}x")
-ax.legend(ncol=3, loc="upper center")
+def ratio_spread(row: dict, kind: str) -> tuple[float, float, float]:
+    """(median, lower quartile, upper quartile) of a row's time over nn.LSTM's median."""
+    base = next(r for r in study if r["size"] == row["size"] and r["threads"] == row["threads"]
+                and r["variant"] == "nn.LSTM")[f"{kind}_ms"]
+    q1, q3 = row[f"{kind}_ms_quartiles"]
+    return row[f"{kind}_ms"] / base, q1 / base, q3 / base
+
+
+sizes = [size["label"] for size in shipped["config"]["sizes"]]
+thread_counts = shipped["config"]["threads"]
+variants = [name for name in shipped["config"]["variants"]
+            if name != "nn.LSTM" and any(row["variant"] == name for row in study)]
+fig, axes = plt.subplots(1, len(thread_counts), figsize=(6 * len(thread_counts), 4.5), sharey=True,
+                         squeeze=False)
+width = 0.8 / len(variants)
+for ax, threads in zip(axes[0], thread_counts):
+    for index, name in enumerate(variants):
+        spread = [ratio_spread(next(r for r in study if r["size"] == size and r["threads"] == threads
+                                    and r["variant"] == name), "train") for size in sizes]
+        positions = [k + (index - len(variants) / 2 + 0.5) * width for k in range(len(sizes))]
+        ax.bar(positions, [m for m, _, _ in spread], width=width, label=name,
+               yerr=[[m - lo for m, lo, _ in spread], [hi - m for m, _, hi in spread]], capsize=2)
+    ax.axhline(1, color="black", linewidth=1)
+    ax.set_xticks(range(len(sizes)), [label.replace(" I=", "\nI=") for label in sizes], fontsize=8)
+    ax.set_yscale("log")
+    ax.set_title(f"{threads} thread{'s' if threads != 1 else ''}")
+    ax.set_xlabel("size (L steps, N batch, I inputs, H hidden units)")
+axes[0][0].set_ylabel("training step time / nn.LSTM's (log scale)")
+axes[0][-1].legend(fontsize=8, ncol=2)
+fig.suptitle(f"Training step against nn.LSTM (black line): {results.provenance_line(shipped)}", fontsize=9)
+fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ## 7. Where the remaining gap comes from
+# ## 10. Where the time goes
 #
-# The best of our variants, forward and forward + backward, in the shipped table:
+# **The work.** An LSTM layer's products do $2 L N\, 4H (I + H)$ floating-point operations
+# forward, and a training step three times that (the backward has a product for the input's
+# gradient and one for the weight's), counting the gradients of the input and of $h_0$.
+# `profiling.step_flops` says so; torch's own `FlopCounterMode`, which counts every product a
+# call runs, checks it on a small layer (autograd skips a product whose gradient nobody asked
+# for, so the input and $h_0$ are marked as needing theirs):
 
 # %%
-kernel = shipped["config"]["nn_lstm_kernel"][shipped["config"]["sizes"][0]["label"]]
-ratio = {kind: {name: rows[name][f"{kind}_vs_nn_lstm"] for name in ("fused", "hoisted", "compiled")}
-         for kind in ("forward", "train")}
-best = {kind: min(ratio[kind], key=ratio[kind].get) for kind in ratio}
-print(f"nn.LSTM ran {kernel}")
-for kind, label in (("forward", "forward"), ("train", "forward + backward")):
-    print(f"{label:<19} best of ours: {best[kind]:<9} {ratio[kind][best[kind]]:.2f}x nn.LSTM's time, "
-          f"readable {rows['readable'][f'{kind}_vs_nn_lstm']:.2f}x")
-assert kernel.startswith("oneDNN")
-assert ratio["forward"][best["forward"]] > 1.2, "oneDNN's forward pass stays well ahead"
-assert ratio["train"][best["train"]] < 1.5, "the fast LSTM's training step is within 1.5x of nn.LSTM"
-assert ratio["train"]["compiled"] > 0.95 * ratio["train"]["hoisted"], "compiling does not pay here"
-assert rows["readable"]["train_vs_nn_lstm"] < 1.5, "even the readable training step is close"
-slowdown = {name: rows[name]["train_ms"] / rows[name]["forward_ms"] for name in ("nn.LSTM", "hoisted")}
-print(f"forward + backward over forward alone: nn.LSTM {slowdown['nn.LSTM']:.1f}x, "
-      f"hoisted {slowdown['hoisted']:.1f}x")
-assert slowdown["nn.LSTM"] > slowdown["hoisted"], "oneDNN's backward costs more, relative to its forward"
+size = Size(seq_len=6, batch=4, input_size=I, hidden_size=H)
+layer = HoistedLSTM(I, H)
+xs_flops = torch.randn(size.seq_len, size.batch, I, requires_grad=True)
+h0_c0 = tuple(torch.zeros(1, size.batch, H, requires_grad=True) for _ in range(2))
+with FlopCounterMode(display=False) as counted:
+    layer(xs_flops, h0_c0)[0].sum().backward()
+print(f"{size.label}: formula {step_flops(size)['train']:,} FLOPs, FlopCounterMode {counted.get_total_flops():,}")
+assert counted.get_total_flops() == step_flops(size)["train"]
+print(f"at the fastrnns size, one training step is {step_flops(FASTRNNS)['train'] / 1e9:.1f} GFLOP")
 
 # %% [markdown]
-# On this CPU `nn.LSTM` runs oneDNN's LSTM, one C++ call for the whole sequence. Its forward
-# pass stays well ahead of ours, for reasons we can name:
+# Divided by the time, that is each variant's rate (the GFLOP/s column of the table). The study
+# also timed the two products an LSTM runs, each alone: one step's (N, H) by (H, 4H), and the
+# hoisted (L·N, I) by (I, 4H), a fresh output each call. They give the scale of what this
+# library does on this machine; they are not a ceiling (inside a loop, with memory and caches
+# already warm, the same products can run faster than alone, as the lines below may show).
+
+# %%
+rates = shipped["config"]["matmul_gflops"]
+fast_label = FASTRNNS.label
+for threads in thread_counts:
+    rate = rates[str(threads)][fast_label]
+    best = min((r for r in study if r["size"] == fast_label and r["threads"] == threads),
+               key=lambda r: r["train_ms"])
+    print(f"{threads} thread(s), {fast_label}: alone, one step's product {rate['step']:.0f} GFLOP/s "
+          f"and the hoisted product {rate['hoisted']:.0f} GFLOP/s; the fastest training step "
+          f"(nn.LSTM included) is {best['variant']}'s, {best['train_gflops_per_s']:.0f} GFLOP/s")
+
+# %% [markdown]
+# **The profile.** `torch.profiler` recorded one training step of each variant and the study
+# split its time by operator: matrix products, oneDNN's whole-sequence kernel, torch.compile's
+# generated code, the other ATen operators (element-wise work, copies), and the rest,
+# *overhead*: Python, the dispatcher, the autograd engine (and the profiler's own cost, so the
+# profiled step is a little longer than the timed one). Each bar is one profiled step, a single
+# run, so an outlier can show: the table's medians are the times; the bars say where they go. At
+# the smallest course size and at the fastrnns size:
+
+# %%
+fig, axes = plt.subplots(len(thread_counts), 2, figsize=(12, 3.2 * len(thread_counts)), squeeze=False)
+for row_axes, threads in zip(axes, thread_counts):
+    for ax, label in zip(row_axes, (sizes[0], fast_label)):
+        profiled = [r for r in study if r["size"] == label and r["threads"] == threads]
+        left = [0.0] * len(profiled)
+        for category in CATEGORIES:
+            widths = [r["profile"][category] for r in profiled]
+            ax.barh([r["variant"] for r in profiled], widths, left=left, label=category)
+            left = [a + b for a, b in zip(left, widths)]
+        ax.invert_yaxis()
+        ax.set_xlabel("ms of one profiled training step")
+        ax.set_title(f"{label}, {threads} thread{'s' if threads != 1 else ''}", fontsize=9)
+handles, labels = axes[0][0].get_legend_handles_labels()
+fig.legend(handles, labels, loc="lower center", ncol=len(CATEGORIES), fontsize=8)
+fig.suptitle("Where one training step's time goes (torch.profiler, shipped study)", fontsize=10)
+fig.tight_layout(rect=(0, 0.05, 1, 1))
+plt.show()
+
+# %%
+def shares(row: dict) -> str:
+    """A profile as percentages of its wall time, largest first."""
+    parts = sorted(((row["profile"][c], c) for c in CATEGORIES), reverse=True)
+    return ", ".join(f"{c} {v / row['profile']['wall_ms']:.0%}" for v, c in parts if v > 0)
+
+
+for label, counts in ((sizes[0], thread_counts[:1]), (fast_label, thread_counts)):
+    for threads in counts:
+        for name in ("nn.LSTM", "aten", "hoisted", "manual_backward", "compiled_loop"):
+            row = next((r for r in study if r["size"] == label and r["threads"] == threads
+                        and r["variant"] == name), None)
+            if row is not None:
+                print(f"{label}, {threads} thread(s), {name:<16} {shares(row)}")
+
+# %% [markdown]
+# ## 11. How far from `nn.LSTM`, and why
 #
-# - **No per-step calls.** Our loop still makes about ten calls from Python per step, each
-#   paying the dispatcher's fixed cost; oneDNN's loop is in C++.
-# - **Fused element-wise work.** oneDNN applies the gates' sigmoids and tanhs and the cell update
-#   right after each product, while the numbers are still in cache: no extra passes over memory.
-#   `torch.compile` fuses them too, but pays its own per-call cost, at this size about as much as
-#   fusing saves: `compiled` is no faster than `hoisted` here.
-# - **Weights in the product's own layout.** oneDNN reorders $W_{hh}$ once, into the blocked layout
-#   its matrix-multiply kernel reads fastest, and reuses it for all L steps.
+# The goal set for this notebook: a training step at or below `nn.LSTM`'s time at the fastrnns
+# size, at one thread and at two. The shipped study says, per thread count (the interval is the
+# quartiles of the fastest variant's time over `nn.LSTM`'s median):
+
+# %%
+for threads in thread_counts:
+    candidates = [r for r in study if r["size"] == fast_label and r["threads"] == threads
+                  and r["variant"] not in ("nn.LSTM", "aten")]
+    best = min(candidates, key=lambda r: r["train_ms"])
+    median, low, high = ratio_spread(best, "train")
+    verdict = ("reached: faster than nn.LSTM" if high < 1 else
+               "not told apart from nn.LSTM" if low <= 1 <= high else "not reached")
+    aten = next(r for r in study if r["size"] == fast_label and r["threads"] == threads and r["variant"] == "aten")
+    print(f"{threads} thread(s): fastest is {best['variant']}, {median:.2f}x nn.LSTM "
+          f"[{low:.2f}, {high:.2f}]: {verdict}; ATen's own C++ loop: {ratio_spread(aten, 'train')[0]:.2f}x")
+for label in sizes[:2]:
+    for threads in thread_counts:
+        candidates = [r for r in study if r["size"] == label and r["threads"] == threads
+                      and r["variant"] not in ("nn.LSTM", "aten")]
+        best = min(candidates, key=lambda r: r["train_ms"])
+        print(f"course size {label}, {threads} thread(s): fastest of ours {best['variant']}, "
+              f"{ratio_spread(best, 'train')[0]:.2f}x nn.LSTM")
+
+# %% [markdown]
+# How to read these lines and the profiles above:
 #
-# Its training step is another story: adding the backward pass multiplies oneDNN's time by more
-# than it multiplies ours (the last line above), and there ours come close, even the readable
-# LSTM. The backward has one more trick we do not use:
-# $\partial L/\partial W_{hh} = \sum_t (\partial L/\partial a_t)^\top h_{t-1}$ can be computed as
-# one big (4H, L·N) by (L·N, H) product after the loop, where autograd does L small ones (exercise 3).
+# - **At the fastrnns size the products are the work** (the profile's "products" share). Every
+#   variant computes the same FLOPs, so what separates them there is the *shape* of their
+#   products and what runs between them: `manual_backward` differs from `hoisted` only in
+#   computing $\partial L/\partial W_{hh}$ as one product after the loop instead of L small ones
+#   (and in skipping autograd's per-step bookkeeping); compare their rows.
+# - **`aten` separates Python from kernels.** It is `nn.LSTM` without oneDNN: ATen's loop in
+#   C++, with the same products as ours and no Python per step. Where our best variant is close
+#   to `aten`, what separates us from `nn.LSTM` is oneDNN's kernel, not Python; where `aten` is
+#   far ahead of us, it is Python and dispatch.
+# - **At the course's sizes overhead is the work.** With H = 32 a product takes microseconds
+#   and each call from Python costs about as much, so the profile's overhead and "other ATen
+#   ops" dominate, and only compiling the whole loop removes the calls themselves.
+# - **Threads help the library more than a loop of small products.** oneDNN splits the whole
+#   sequence's work over the threads; our loop hands the library one (N, H) by (H, 4H) product at
+#   a time, which is small to split, and each step must wait for the last.
 #
 # On a GPU, cuDNN does all of this in one call: the input projection of every step as one
 # product, one fused element-wise kernel per step, the weight gradients as one product after
-# the loop, and no Python in between. (For half precision and small batches, PyTorch may also
-# choose cuDNN's *persistent* kernel, which keeps $W_{hh}$ in on-chip memory for all L steps.)
-# The CUDA graph removes our launch costs but not our separate kernels; `python -m course_lstm
-# bench --device cuda` measures how close that gets, at this size and at PyTorch's own benchmark
-# size (fastrnns: L = 100, N = 64, I = H = 512).
+# the loop, and no Python in between. The CUDA graph removes our launch costs but not our
+# separate kernels; `python -m course_lstm bench --device cuda` measures how close that gets.
 
 # %%
 gpu = results.shipped("bench", "gpu")
@@ -427,24 +599,31 @@ else:
 #   a fixed cost that small sizes cannot hide.
 # - Stacking the gates' weights gives all four gates from one product with $x_t$ and one with
 #   $h_{t-1}$ (`FusedLSTM`); hoisting $X W_{ih}^\top$ out of the loop leaves one product per
-#   step (`HoistedLSTM`); `torch.compile` fuses the element-wise cell update (`CompiledLSTM`);
-#   on a GPU, a CUDA graph removes the launch costs (`GraphedLSTM`). Each has `nn.LSTM`'s
-#   parameters, outputs and gradients, checked in float64.
+#   step (`HoistedLSTM`); `torch.compile` fuses the element-wise cell update (`CompiledLSTM`)
+#   or the whole loop (`CompiledLoopLSTM`); a hand-written backward computes
+#   $\partial L/\partial W_{hh}$ as one product (`ManualBackwardLSTM`); on a GPU, a CUDA graph
+#   removes the launch costs (`GraphedLSTM`). Each has `nn.LSTM`'s parameters, outputs and
+#   gradients, checked in float64.
+# - Count the work (FLOPs) and profile the time before optimising: at large sizes the products
+#   are the time, at small ones the calls are.
 # - A loop over `x[t]` has a hidden cost in its backward pass; `unbind` avoids it.
-# - Time fairly: same inputs, checked results, warm-up, interleaved repeats, medians, CUDA events.
-# - oneDNN and cuDNN stay ahead by doing the whole sequence in one call, with fused element-wise
-#   work and the weights in the product's preferred layout; cuDNN also computes the weight
-#   gradients of all steps as one product.
+# - Time fairly: same inputs, checked results, warm-up, interleaved repeats, medians and
+#   quartiles, one process per thread count, CUDA events; state a shipped measurement as
+#   shipped, with the machine that made it.
+# - oneDNN and cuDNN do the whole sequence in one call, with fused element-wise work and no
+#   Python between steps; how far each of our variants is from them, at which size and thread
+#   count, is section 11's measurement, not a rule.
 #
 # ## Exercises
 #
 # 1. Write `cell_update(gates, c)` (section 2) and check it with `check("cell_update", cell_update)`.
-# 2. Run `python -m course_lstm bench --threads 2` in a terminal and compare with the shipped
-#    one-thread table. Which implementations gain from the second core? (Hint: which one spends
+# 2. Run `python -m course_lstm bench --quick --threads 1 all` in a terminal and compare the
+#    thread counts. Which implementations gain from the extra cores? (Hint: which one spends
 #    its time in large products, and which in many small calls?)
 # 3. Given `dA` (L, N, 4H), the gradients of the pre-activations, and `hs` (L, N, H), the states
 #    $h_{t-1}$, compute $\partial L/\partial W_{hh} = \sum_t dA_t^\top h_{t-1}$ as a single product
-#    of two reshaped matrices, and check it against the loop over t.
+#    of two reshaped matrices, and check it against the loop over t; then compare with the last
+#    line of `fast.Recurrence.backward`.
 # 4. Time a larger size: `run_bench("cpu", sizes=[Size(20, 64, 512, 512)], repeats=5)` (import
 #    `Size` from `course_lstm.bench`). Do the ratios to `nn.LSTM` move towards 1? Why would larger
 #    products hide the per-call costs?

@@ -292,3 +292,24 @@ def test_the_readmes_commands_parse():
     parser = cli.build_parser()
     for line in lines:
         parser.parse_args(line.split())
+
+
+def test_several_thread_counts_run_one_process_each(monkeypatch, tmp_path, capsys):
+    """--threads 1 all hands the counts to run_threads (one process each), which is faked here."""
+    asked = {}
+
+    def fake_run_threads(counts, device, quick, command):
+        asked.update(counts=counts, device=device, quick=quick)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(bench, "all_threads", lambda: 3)
+    monkeypatch.setattr(bench, "run_threads", fake_run_threads)
+    _, message = refusal(
+        ["bench", "--quick", "--device", "cpu", "--threads", "1", "all", "--out", str(tmp_path)], capsys
+    )
+    assert asked == {"counts": [1, 3], "device": "cpu", "quick": True} and "stop here" in message
+
+
+def test_a_thread_count_that_is_neither_a_number_nor_all(tmp_path, no_work, capsys):
+    code, message = refusal(["bench", "--threads", "some", "--out", str(tmp_path)], capsys)
+    assert code == 2 and "positive whole number or 'all', got 'some'" in message

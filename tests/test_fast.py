@@ -15,7 +15,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from course_lstm import bench, cells, cli, fast, layers, results
 from course_lstm.checks import check
 
-EAGER = {"fused": fast.FusedLSTM, "hoisted": fast.HoistedLSTM}
+EAGER = {"fused": fast.FusedLSTM, "hoisted": fast.HoistedLSTM, "manual_backward": fast.ManualBackwardLSTM}
 
 
 def twins(cls, *args, **kwargs):
@@ -61,8 +61,9 @@ def test_eager_variants_match_torch(name, case):
     run_both(ours, theirs, case)
 
 
+@pytest.mark.parametrize("cls", [fast.CompiledLSTM, fast.CompiledLoopLSTM, fast.CompiledManualLSTM])
 @pytest.mark.parametrize("layout", ["batched", "packed"])
-def test_compiled_matches_torch(layout):
+def test_compiled_matches_torch(layout, cls):
     """Small on purpose: the first compilation takes seconds; later ones reuse it."""
     torch.manual_seed(1)
     case = {
@@ -75,10 +76,53 @@ def test_compiled_matches_torch(layout):
         "layout": layout,
         "with_state": layout == "batched",
     }
-    ours, theirs = twins(fast.CompiledLSTM, 3, 4, num_layers=2, batch_first=case["batch_first"])
+    ours, theirs = twins(cls, 3, 4, num_layers=2, batch_first=case["batch_first"])
     run_both(ours, theirs, case)
     if shutil.which("g++"):  # the compiler torch.compile looks for first on Linux
-        assert fast.CompiledLSTM.compiled_update.unavailable is None
+        compiled = {
+            fast.CompiledLSTM: [fast.CompiledLSTM.compiled_update],
+            fast.CompiledLoopLSTM: [fast.CompiledLoopLSTM.compiled_loop],
+            fast.CompiledManualLSTM: [fast.CompiledManualLSTM.forward_step, fast.CompiledManualLSTM.backward_step],
+        }[cls]
+        assert all(function.unavailable is None for function in compiled)
+
+
+def test_the_hand_written_step_backward_is_autograd_s():
+    """step_backward against autograd through step_forward, float64, fresh random inputs."""
+    generator = torch.Generator().manual_seed(7)
+    n, h = 5, 4
+    a, c = (torch.randn(n, k, generator=generator, dtype=torch.float64, requires_grad=True) for k in (4 * h, h))
+    dh, dc = (torch.randn(n, h, generator=generator, dtype=torch.float64) for _ in range(2))
+    activations, h_next, c_next = fast.step_forward(a, c)
+    expected = torch.autograd.grad([h_next, c_next], [a, c], [dh, dc])
+    got = fast.step_backward(activations.detach(), c.detach(), c_next.detach(), dh, dc)
+    for ours, theirs in zip(got, expected, strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-14)
+
+
+def test_the_hand_written_backward_refuses_a_second_derivative():
+    ours, _ = twins(fast.ManualBackwardLSTM, 3, 4)
+    x = torch.randn(5, 2, 3, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(ours(x)[0].sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match=r"once_differentiable|does not require grad"):
+        grad.sum().backward()
+
+
+def test_the_aten_baseline_is_nn_lstm_without_onednn():
+    torch.manual_seed(0)
+    x = torch.randn(6, 3, 5)
+    aten, reference = bench.AtenLSTM(5, 7), nn.LSTM(5, 7)
+    aten.load_state_dict(reference.state_dict())
+    with bench.OperatorLog() as log, torch.no_grad():
+        ours = aten(x)
+    assert "aten.mkldnn_rnn_layer" not in log.counts and log.counts["aten.addmm"] >= 6
+    with torch.no_grad():
+        theirs = reference(x)
+    torch.testing.assert_close(ours[0], theirs[0], rtol=1e-5, atol=1e-6)
+    assert torch.backends.mkldnn.enabled, "the flag is restored after the call"
+    with pytest.raises(KeyError), bench.onednn_disabled():
+        {}["missing"]
+    assert torch.backends.mkldnn.enabled, "and after an error inside it"
 
 
 def test_state_dict_goes_both_ways():
