@@ -337,8 +337,13 @@ class Recurrence(torch.autograd.Function):
         return output, h, c
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, d_output, d_h, d_c):
+        if torch.is_grad_enabled():  # autograd asked for a graph of this backward (create_graph=True)
+            raise RuntimeError(
+                "ManualBackwardLSTM's backward is written by hand and has no derivative of its own, "
+                "so create_graph=True (a double backward) is refused; use HoistedLSTM, whose backward "
+                "autograd derives"
+            )
         h_before, cs, activations, weight_hh = ctx.saved_tensors  # (L, N, H), (L+1, N, H), (L, N, 4H)
         steps = activations.shape[0]
         # a gradient autograd leaves out (an output the loss does not use) arrives as None
@@ -360,7 +365,7 @@ class ManualBackwardLSTM(HoistedLSTM):
     """Step 5: ``HoistedLSTM`` with the backward of its loop written by hand (``Recurrence``):
     dL/dW_hh becomes one large product after the loop instead of L small ones, and autograd's
     per-step bookkeeping goes. Packed input runs ``HoistedLSTM``'s loop (autograd's backward);
-    a gradient of this backward (double backward) is refused.
+    a backward with ``create_graph=True`` (for a double backward) is refused with a RuntimeError.
     """
 
     forward_step: Callable = staticmethod(step_forward)

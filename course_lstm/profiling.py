@@ -44,13 +44,14 @@ def step_flops(size: Size) -> dict[str, int]:
 def matmul_rates(size: Size, device: torch.device, time_it: Callable[[Callable[[], object]], float]) -> dict:
     """GFLOP/s of this machine (at torch's current thread count) on the products an LSTM over
     ``size`` runs: ``step`` (N, H) @ (H, 4H), one step's recurrent product, and ``hoisted``
-    (L N, I) @ (I, 4H), every step's input projection at once. Medians of 5, float32."""
+    (L N, I) @ (I, 4H), every step's input projection at once. Medians of 5 timings, each of
+    about 2 GFLOP of repeated products (at most 1000 of them), float32."""
     n, length, i, h = size.batch, size.seq_len, size.input_size, size.hidden_size
     shapes = {"step": (n, h, 4 * h), "hoisted": (length * n, i, 4 * h)}
     rates = {}
     for name, (m, k, cols) in shapes.items():
         a, b = torch.randn(m, k, device=device), torch.randn(k, cols, device=device)
-        repeat = max(1, 2_000_000_000 // (2 * m * k * cols))  # about 2 GFLOP per timing
+        repeat = min(1000, max(1, 2_000_000_000 // (2 * m * k * cols)))  # ~2 GFLOP, or 1000 calls
         a @ b  # warm-up
 
         def products(a=a, b=b, repeat=repeat) -> None:
@@ -58,7 +59,7 @@ def matmul_rates(size: Size, device: torch.device, time_it: Callable[[Callable[[
                 a @ b
 
         times = [time_it(products) / repeat for _ in range(5)]
-        rates[name] = round(2 * m * k * cols / statistics.median(times) / 1e6, 1)
+        rates[name] = float(f"{2 * m * k * cols / statistics.median(times) / 1e6:.3g}")  # 3 significant digits
     return rates
 
 
