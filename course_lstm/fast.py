@@ -167,7 +167,7 @@ class CompiledLSTM(HoistedLSTM):
 
 
 class GraphedLSTM(CompiledLSTM):
-    """Step 4, CUDA only: the whole forward loop, and its backward, replayed as CUDA graphs.
+    """Step 6, CUDA only: the whole forward loop, and its backward, replayed as CUDA graphs.
 
     At the first call with a given input shape (and h0/c0 shapes) it records every kernel the
     forward and the backward launch (``torch.cuda.make_graphed_callables``); later calls replay
@@ -259,7 +259,7 @@ def hoisted_loop(projected: Tensor, h: Tensor, c: Tensor, weight_hh: Tensor) -> 
 
 
 class CompiledLoopLSTM(HoistedLSTM):
-    """Step 3b: ``HoistedLSTM`` with its whole time loop compiled, forward and backward.
+    """Step 4: ``HoistedLSTM`` with its whole time loop compiled, forward and backward.
 
     torch.compile unrolls the L steps into one graph: the per-step Python calls and their
     dispatch go, the element-wise work of each step is fused, the products stay library calls.
@@ -384,7 +384,7 @@ class ManualBackwardLSTM(HoistedLSTM):
 
 
 class CompiledManualLSTM(ManualBackwardLSTM):
-    """Step 6: ``ManualBackwardLSTM`` with its two element-wise step functions compiled, each
+    """Step 5b: ``ManualBackwardLSTM`` with its two element-wise step functions compiled, each
     fused into one kernel; they run without autograd, so there is no compiled backward to guard."""
 
     forward_step = CompiledFunction(step_forward, "CompiledManualLSTM")

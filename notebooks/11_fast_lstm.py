@@ -34,8 +34,8 @@
 # **Prerequisites**: notebook 04 (`lstm_step`, the gates i, f, g, o and their stacked weights)
 # and notebook 05 (the LSTM layer, `weight_ih_l0` (4H, I) and `weight_hh_l0` (4H, H)).
 #
-# **Time**: about 60 minutes. Executing the notebook takes a minute or two, most of it
-# `torch.compile` compiling (its cache makes later runs faster); the execution times of every
+# **Time**: about 60 minutes. Most of the notebook's execution time is `torch.compile`
+# compiling, and its cache makes later runs faster; the measured execution times of every
 # notebook are in the README's course map.
 
 # %%
@@ -188,7 +188,7 @@ assert fused_ops["aten.addmm"] == 2 and sum(fused_ops.values()) == 12
 #
 # and the loop keeps only what must wait for $h_{t-1}$: $a = P_t + h_{t-1} W_{hh}^\top$, then
 # the cell update. One big product should be faster than L small ones: the weights are read once,
-# and the matrix-multiply routine works on large blocks. Section 7 measures both rates on the
+# and the matrix-multiply routine works on large blocks. Section 10 measures both rates on the
 # machine that produced the shipped study.
 
 # %%
@@ -283,7 +283,7 @@ print("cell update compiled by torch.compile" if reason is None else f"not compi
 # below tell.
 
 # %% [markdown]
-# ## 5. Step 3b: compile the whole loop
+# ## 5. Step 4: compile the whole loop
 #
 # Compiling only the cell update leaves the loop in Python: every step still calls the product,
 # then the compiled function, which checks its guards each time. `torch.compile` can take the
