@@ -278,11 +278,7 @@ def run_bench(
         "variants": names,
         "nn_lstm_kernel": kernels,
         "matmul_gflops": {str(torch.get_num_threads()): rates},
-        "compile": (
-            fast.CompiledLSTM.compiled_update.unavailable or "torch.compile (inductor)"
-            if {"compiled", "cuda_graph"} & set(names)
-            else None
-        ),
+        "compile": _compile_status(names),
         "loss": "output.sum()",
         "agreement": AGREEMENT,
     }
@@ -300,6 +296,24 @@ def run_bench(
             started,
         ),
     }
+
+
+COMPILED_FUNCTIONS: dict[str, list[fast.CompiledFunction]] = {
+    "compiled": [fast.CompiledLSTM.compiled_update],
+    "cuda_graph": [fast.CompiledLSTM.compiled_update],
+    "compiled_loop": [fast.CompiledLoopLSTM.compiled_loop],
+    "compiled_manual": [fast.CompiledManualLSTM.forward_step, fast.CompiledManualLSTM.backward_step],
+}
+"""The torch.compile'd functions each compiled variant runs."""
+
+
+def _compile_status(names: list[str]) -> str | None:
+    """None where no variant compiles; else "torch.compile (inductor)", or the first reason a
+    compiled function that ran fell back to running uncompiled."""
+    functions = [f for name in names for f in COMPILED_FUNCTIONS.get(name, [])]
+    if not functions:
+        return None
+    return next((f.unavailable for f in functions if f.unavailable), "torch.compile (inductor)")
 
 
 def _bench_size(
@@ -419,6 +433,7 @@ def run_threads(
     its wall time that of the whole run; ``config["threads"]`` lists the counts."""
     counts = thread_counts(threads)
     commit, started, start = results.git_commit(), results.now(), time.perf_counter()
+    label = result_label(check_device(device), quick)
     parts = []
     with tempfile.TemporaryDirectory() as folder:
         for count in counts:
@@ -429,7 +444,6 @@ def run_threads(
                 f"results.save(bench.run_bench({device!r}, quick={quick}), sys.argv[1])"
             )
             subprocess.run([sys.executable, "-c", script, str(part)], check=True)
-            label = result_label(check_device(device), quick)
             parts.append(results.load(results.path_for(part, "bench", label)))
     return merge(parts, time.perf_counter() - start, command or f"run_threads({counts})", commit, started)
 

@@ -67,14 +67,19 @@ class HoistedLSTM(FusedLSTM):
     (L N, I) @ (I, 4H); the loop is left with one (n, H) @ (H, 4H) matmul and the cell update.
     """
 
+    def project(self, inputs: Tensor, layer: int) -> tuple[Tensor, Tensor]:
+        """``layer``'s input projection of every step with both biases folded in, and its W_hh:
+        inputs (..., I) -> ((..., 4H), weight_hh (4H, H))."""
+        weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
+        bias = None if bias_ih is None or bias_hh is None else bias_ih + bias_hh  # both or neither
+        return F.linear(inputs, weight_ih, bias), weight_hh
+
     def _run_layer(
         self, inputs: Tensor, batch_sizes: list[int], packed: bool, state: State, layer: int
     ) -> tuple[Tensor, State]:
         """Unroll one layer: inputs (L, N, I), or packed data (sum of lengths, I) whose step t
         holds the first ``batch_sizes[t]`` sequences, as in ``course_lstm.LSTM``."""
-        weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
-        bias = None if bias_ih is None or bias_hh is None else bias_ih + bias_hh  # both or neither
-        projected = F.linear(inputs, weight_ih, bias)  # (L, N, 4H) or (sum of lengths, 4H)
+        projected, weight_hh = self.project(inputs, layer)  # (L, N, 4H) or (sum of lengths, 4H)
         # unbind/split rather than projected[t]: the backward of each indexing writes its step's
         # gradient into a fresh zero tensor of the full (L, N, 4H) size, L of them per backward.
         steps = projected.split(batch_sizes) if packed else projected.unbind(0)
@@ -274,9 +279,8 @@ class CompiledLoopLSTM(HoistedLSTM):
     ) -> tuple[Tensor, State]:
         if packed:
             return super()._run_layer(inputs, batch_sizes, packed, state, layer)
-        weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
-        bias = None if bias_ih is None or bias_hh is None else bias_ih + bias_hh
-        output, h, c = self.compiled_loop(F.linear(inputs, weight_ih, bias), *state, weight_hh)
+        projected, weight_hh = self.project(inputs, layer)
+        output, h, c = self.compiled_loop(projected, *state, weight_hh)
         return output, (h, c)
 
 
@@ -376,9 +380,7 @@ class ManualBackwardLSTM(HoistedLSTM):
     ) -> tuple[Tensor, State]:
         if packed:
             return super()._run_layer(inputs, batch_sizes, packed, state, layer)
-        weight_ih, weight_hh, bias_ih, bias_hh = self.layer_weights(layer)
-        bias = None if bias_ih is None or bias_hh is None else bias_ih + bias_hh
-        projected = F.linear(inputs, weight_ih, bias)  # (L, N, 4H)
+        projected, weight_hh = self.project(inputs, layer)  # (L, N, 4H)
         output, h, c = Recurrence.apply(projected, *state, weight_hh, self.forward_step, self.backward_step)
         return output, (h, c)
 
