@@ -150,6 +150,30 @@ def study(protocol: str, workers: int, cache: Path | None, out: Path, command: s
     return 0
 
 
+def text(protocol: str, workers: int, cache: Path | None, out: Path, command: str, overwrite: bool = False) -> int:
+    """Run the real-text study ``protocol``; write ``out/text-PROTOCOL.json`` and the kept LSTM's
+    weights, ``out/text-PROTOCOL-lstm.pt``."""
+    text_study = _import("course_lstm.text_study")
+    _known(protocol, "--protocol", text_study.PROTOCOLS)
+    if cache is not None:
+        _writable(cache, "the run cache (--cache)")
+    path = _target(out, "text", protocol, None, overwrite)
+    weights = path.with_name(path.stem + "-lstm.pt")
+    if weights.exists() and not overwrite:
+        raise Refused(f"{weights} exists; add --overwrite to replace it, or choose another --out folder")
+    result = text_study.run_text_study(protocol, workers, None if cache is None else str(cache), command=command)
+    try:
+        path = text_study.save_text_study(result, out, overwrite=overwrite)
+    except OSError as error:
+        raise Refused(f"could not write the result to {out} ({error})") from None
+    print(text_study.format_summary(results.load(path)))
+    seconds = result["provenance"]["wall_seconds"]
+    print(
+        f"\n{len(result['rows'])} runs in {seconds / 60:.1f} min with {workers} worker(s); wrote {path} and {weights.name}"
+    )
+    return 0
+
+
 def student(notebooks: Path, out: Path) -> int:
     """Write the student copies of ``notebooks`` into ``out`` (never over the sources)."""
     copies = _import("course_lstm.student")  # here: doctor must run even where nbformat is missing
@@ -269,6 +293,19 @@ def build_parser() -> argparse.ArgumentParser:
     survey.add_argument("--cache", type=Path, help="folder caching every finished run: a rerun resumes")
     survey.add_argument("--out", type=Path, default=Path("results"), help="folder for the JSON (default: results/)")
     survey.add_argument("--overwrite", action="store_true", help="replace an existing result file")
+    reading = commands.add_parser(
+        "text",
+        help="the real-text study: RNN, LSTM and GRU character models on a book, and sentences",
+        description="Writes OUT/text-PROTOCOL.json and OUT/text-PROTOCOL-lstm.pt; existing files are never "
+        "replaced unless --overwrite is given.",
+    )
+    reading.add_argument(
+        "--protocol", default="cpu", help="ci (seconds, a smoke test) or cpu (the shipped study, default)"
+    )
+    reading.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
+    reading.add_argument("--cache", type=Path, help="folder caching every finished run: a rerun resumes")
+    reading.add_argument("--out", type=Path, default=Path("results"), help="folder for the results (default: results/)")
+    reading.add_argument("--overwrite", action="store_true", help="replace existing result files")
     claims = commands.add_parser("ledger", help="the claims ledger, from the shipped study")
     claims.add_argument(
         "--write", type=Path, help="fill the ledger block of this file (the README) instead of printing"
@@ -326,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
             return bench(args.device, args.quick, args.threads, args.out, command, args.overwrite)
         if args.command == "study":
             return study(args.protocol, args.workers, args.cache, args.out, command, args.overwrite)
+        if args.command == "text":
+            return text(args.protocol, args.workers, args.cache, args.out, command, args.overwrite)
         return experiment(args.name, args.profile, args.out, args.steps, command, args.overwrite)
     except Refused as refusal:
         raise SystemExit(f"{PROG} {args.command}: {refusal}") from None

@@ -42,6 +42,8 @@ PROVENANCE_REQUIRED = {
 ROW_REQUIRED = {"task": str, "lag": int, "label": str, "status": str}
 """Every row of a training result (an experiment or a study) names its task, lag and model."""
 BENCH_ROW_REQUIRED = {"variant": str, "size": str, "status": str}
+TEXT_ROW_REQUIRED = {"part": str, "label": str, "status": str}
+"""Every row of the real-text study (experiment "text") names its part, model and status."""
 """Every row of a benchmark (experiment "bench") names its variant and size."""
 NAME_PART = re.compile(r"[A-Za-z0-9_.-]+")
 """What a field that goes into a file name may hold: no separators, no spaces."""
@@ -176,7 +178,7 @@ def validate(result: object, source: str = "result") -> dict:
         raise ValueError(f"{source}: schema {result['schema']}, this code reads {SCHEMA_VERSION}")
     name_part(result["experiment"], "experiment", source)
     name_part(result["provenance"]["profile"], "profile", source)
-    row_fields = BENCH_ROW_REQUIRED if result["experiment"] == "bench" else ROW_REQUIRED
+    row_fields = {"bench": BENCH_ROW_REQUIRED, "text": TEXT_ROW_REQUIRED}.get(result["experiment"], ROW_REQUIRED)
     for index, row in enumerate(result["rows"]):
         if not isinstance(row, dict):
             raise ValueError(f"{source}: every row must be a JSON object; row {index} is {type(row).__name__}")

@@ -59,3 +59,20 @@ def mann_whitney_greater(first: list[float], second: list[float]) -> float:
     observed = u(tuple(range(n1)))
     splits = list(itertools.combinations(range(n1 + n2), n1))
     return sum(u(split) >= observed - 1e-9 for split in splits) / len(splits)
+
+
+T_975 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281)
+"""Student's t quantile t_{0.975, df} for df = 1..10: the 95% two-sided critical values."""
+
+
+def t_interval(values: list[float]) -> tuple[float, float]:
+    """The 95% Student t interval for the mean of 2 to 11 values (seeds): mean ± t s / sqrt(n)."""
+    n = len(values)
+    if not 2 <= n <= len(T_975) + 1:
+        raise ValueError(f"a t interval here needs 2 to {len(T_975) + 1} values, got {n}")
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError("the values must be finite numbers")
+    mean = sum(values) / n
+    spread = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = T_975[n - 2] * spread / math.sqrt(n)
+    return mean - half, mean + half
