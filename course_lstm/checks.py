@@ -478,6 +478,42 @@ def _gru_mistakes() -> dict[str, Callable]:
     return mistakes
 
 
+def _bits_cases(generator: torch.Generator) -> list[tuple]:
+    """Logits (T, V) and targets (T,) of a character model, for a few T and V."""
+    return [
+        (_randn(generator, t, v) * 3, torch.randint(v, (t,), generator=generator))
+        for t, v in [(7, 5), (1, 3), (20, 11)]
+    ]
+
+
+def _bits_reference(logits, targets):
+    return F.cross_entropy(logits, targets) / math.log(2)
+
+
+def _temperature_cases(generator: torch.Generator) -> list[tuple]:
+    return [(_randn(generator, 6) * 2, t) for t in (1.0, 0.5, 2.0)] + [(_randn(generator, 3, 4), 0.7)]
+
+
+def _temperature_reference(logits, temperature):
+    return torch.softmax(logits / temperature, dim=-1)
+
+
+def _correlation_cases(generator: torch.Generator) -> list[tuple]:
+    cases = []
+    for t, h in [(50, 4), (9, 1), (30, 6)]:
+        signal = _randn(generator, t)
+        values = _randn(generator, t, h) + 2.0  # offset from 0: a formula that does not centre is caught
+        values[:, 0] += 3.0 * signal
+        cases.append((values, signal + 1.0))
+    return cases
+
+
+def _correlation_reference(values, signal):
+    v = values - values.mean(0)
+    s = signal - signal.mean()
+    return (v * s[:, None]).sum(0) / (v.norm(dim=0) * s.norm())
+
+
 EXERCISES = {
     exercise.name: exercise
     for exercise in [
@@ -648,6 +684,57 @@ EXERCISES = {
             },
             advice="the width is the largest H whose parameter count fits the budget; check "
             "whether you counted both bias vectors and the readout (weights and biases)",
+        ),
+        Exercise(
+            "bits_per_character",
+            "bits_per_character(logits, targets) -> float",
+            _bits_reference,
+            _bits_cases,
+            {
+                "cross_entropy is in nats (natural log): divide by log(2) to get bits": lambda logits, targets: (
+                    F.cross_entropy(logits, targets)
+                ),
+                "average over the characters: bits PER character, not the total": lambda logits, targets: (
+                    F.cross_entropy(logits, targets, reduction="sum") / math.log(2)
+                ),
+                "cross_entropy takes the logits themselves; it applies log_softmax inside": lambda logits, targets: (
+                    F.cross_entropy(torch.softmax(logits, dim=-1), targets) / math.log(2)
+                ),
+            },
+            advice="the loss of one character is -log2 p(target); softmax over the vocabulary (the last axis)",
+        ),
+        Exercise(
+            "temperature_softmax",
+            "temperature_softmax(logits, temperature) -> probabilities",
+            _temperature_reference,
+            _temperature_cases,
+            {
+                "divide the logits by the temperature (below 1: sharper), do not multiply": lambda logits, t: (
+                    torch.softmax(logits * t, dim=-1)
+                ),
+                "scale the logits before the softmax, not the probabilities after it": lambda logits, t: (
+                    torch.softmax(logits, dim=-1) / t
+                ),
+                "the softmax runs over the characters, the last axis": lambda logits, t: torch.softmax(
+                    logits / t, dim=0
+                ),
+            },
+        ),
+        Exercise(
+            "cell_correlation",
+            "cell_correlation(values, signal) -> (H,)",
+            _correlation_reference,
+            _correlation_cases,
+            {
+                "subtract the means first: without centring this is the cosine, not Pearson's r": lambda v, s: (
+                    (v * s[:, None]).sum(0) / (v.norm(dim=0) * s.norm())
+                ),
+                "divide by both norms: the covariance alone is not a correlation": lambda v, s: (
+                    (v - v.mean(0)) * (s - s.mean())[:, None]
+                ).mean(0),
+            },
+            advice="Pearson's r per column: centre each column and the signal, then their dot product "
+            "over the product of their norms",
         ),
         Exercise(
             "gru_step",

@@ -1,4 +1,4 @@
-"""The command line: ``python -m course_lstm doctor | experiment NAME | study | ledger | student | bench``.
+"""The command line: ``python -m course_lstm doctor | experiment NAME | study | text | ledger | student | bench``.
 
 ``doctor`` tells a learner whether the course will run and how to fix what is missing;
 ``experiment`` runs a named sweep and writes its JSON result with provenance; ``study`` runs the

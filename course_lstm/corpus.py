@@ -38,10 +38,11 @@ SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 
 
 def load_text(path: str | Path = CORPUS) -> str:
-    """The book as one string; refuses a file whose SHA-256 is not the shipped one's."""
+    """The text of ``path`` as one string; the shipped book (however its path is spelled) is
+    refused if its SHA-256 is not the one in ``SOURCE``. Another file is read as it is."""
     data = Path(path).read_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    if Path(path) == CORPUS and digest != SOURCE["sha256"]:
+    if Path(path).resolve() == CORPUS.resolve() and digest != SOURCE["sha256"]:
         raise ValueError(f"{path} has SHA-256 {digest}, expected {SOURCE['sha256']}: the corpus was changed")
     return data.decode("utf-8")
 
@@ -83,7 +84,8 @@ class Split(NamedTuple):
 
 
 def paragraphs(text: str) -> list[str]:
-    """The text's paragraphs: blocks separated by blank lines, each ending in its newline."""
+    """The text's paragraphs: blocks separated by blank lines, each ending in its newline (the
+    blank lines, and any indentation that opens a paragraph's first line, are dropped)."""
     return [block.strip("\n") + "\n" for block in re.split(r"\n\s*\n", text) if block.strip()]
 
 

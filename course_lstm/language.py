@@ -58,7 +58,7 @@ def detach(state):
 
 def streams(codes: Tensor, batch_size: int) -> tuple[Tensor, Tensor]:
     """Cut a text of T characters into ``batch_size`` contiguous streams, side by side: inputs
-    and next-character targets, each (T // batch_size - 1, batch_size). Stream n continues where
+    and next-character targets, each ((T - 1) // batch_size, batch_size). Stream n continues where
     its previous chunk stopped, so a state carried from chunk to chunk has read all of it."""
     length = (len(codes) - 1) // batch_size
     if length < 2:
@@ -73,6 +73,11 @@ def chunks(
 ) -> Iterator[tuple[bool, Tensor, Tensor]]:
     """Endless (fresh, x, y) chunks of ``chunk`` steps over the streams, epoch after epoch; each
     epoch starts at a random offset below ``chunk`` with ``fresh`` True (the state starts again)."""
+    if len(inputs) < 2 * chunk:
+        raise ValueError(
+            f"streams of {len(inputs)} steps are too short for chunks of {chunk}: they need at least {2 * chunk} "
+            "(use fewer streams, shorter chunks or a longer text)"
+        )
     while True:
         start = int(torch.randint(chunk, (), generator=generator))
         for offset in range(start, len(inputs) - chunk + 1, chunk):
@@ -160,6 +165,8 @@ def sample(model: CharModel, prompt: Tensor, length: int, temperature: float, ge
     softmax(logits / temperature): below 1 sharper, above 1 flatter. Returns (length,) int64."""
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature!r}")
+    if length < 1 or prompt.dim() != 1 or len(prompt) < 1:
+        raise ValueError(f"expected a non-empty (P,) prompt and length >= 1, got {tuple(prompt.shape)} and {length}")
     logits, state = model(prompt.unsqueeze(1))
     drawn = []
     for _ in range(length):

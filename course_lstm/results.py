@@ -42,9 +42,9 @@ PROVENANCE_REQUIRED = {
 ROW_REQUIRED = {"task": str, "lag": int, "label": str, "status": str}
 """Every row of a training result (an experiment or a study) names its task, lag and model."""
 BENCH_ROW_REQUIRED = {"variant": str, "size": str, "status": str}
+"""Every row of a benchmark (experiment "bench") names its variant and size."""
 TEXT_ROW_REQUIRED = {"part": str, "label": str, "status": str}
 """Every row of the real-text study (experiment "text") names its part, model and status."""
-"""Every row of a benchmark (experiment "bench") names its variant and size."""
 NAME_PART = re.compile(r"[A-Za-z0-9_.-]+")
 """What a field that goes into a file name may hold: no separators, no spaces."""
 

@@ -81,6 +81,8 @@ def evaluate(
     """Cross-entropy (bits per sentence) and accuracy on ``sentences``, read in shuffled batches
     of ``batch_size`` (seeded by ``seed``), as in training: without packing, a sentence's result
     depends on the longest sentence of its batch."""
+    if not sentences:
+        raise ValueError("there are no sentences to evaluate (is the held-out text long enough?)")
     order = torch.randperm(len(sentences), generator=torch.Generator().manual_seed(seed)).tolist()
     bits, correct = 0.0, 0
     for start in range(0, len(order), batch_size):

@@ -284,15 +284,17 @@ def _run_jobs(jobs: list, workers: int, cache: str | Path | None, progress: bool
     return rows
 
 
-def _choose(rows: list[dict], part: str, label: str) -> float:
-    """The learning rate of the tuning runs of (part, label) with the lowest median validation
-    bits (a diverged run counts as infinite); ties: the grid's order."""
+def _choose(rows: list[dict], part: str, label: str, grid: tuple[float, ...]) -> float:
+    """The learning rate of ``grid`` whose tuning runs of (part, label) had the lowest median
+    validation bits (a diverged run counts as infinite); ties: the grid's order."""
 
     def score(lr: float) -> float:
         mine = [r["validation_bits"] for r in rows if (r["part"], r["label"], r["lr"]) == (part, label, lr)]
+        if not mine:
+            raise ValueError(f"no tuning runs of {label} at learning rate {lr:g}: the protocol needs tuning seeds")
         return statistics.median(float("inf") if v is None else v for v in mine)
 
-    return min(LEARNING_RATES, key=lambda lr: (score(lr), LEARNING_RATES.index(lr)))
+    return min(grid, key=lambda lr: (score(lr), grid.index(lr)))
 
 
 def run_text_study(
@@ -333,7 +335,7 @@ def run_text_study(
                     protocol,
                     kind,
                     seed,
-                    _choose(tuning, "language", kind.upper()),
+                    _choose(tuning, "language", kind.upper(), protocol.learning_rates),
                     "evaluation",
                     kind == "lstm" and seed == first,
                 ),
@@ -342,7 +344,16 @@ def run_text_study(
             for seed in protocol.evaluation_seeds
         ),
         *(
-            ("sentences", (protocol, packed, seed, _choose(tuning, "sentences", SENTENCE_LABELS[packed]), "evaluation"))
+            (
+                "sentences",
+                (
+                    protocol,
+                    packed,
+                    seed,
+                    _choose(tuning, "sentences", SENTENCE_LABELS[packed], protocol.learning_rates),
+                    "evaluation",
+                ),
+            )
             for packed in (True, False)
             for seed in protocol.evaluation_seeds
         ),
@@ -489,3 +500,102 @@ def protocol_of(result: dict) -> TextProtocol:
     fields = {k: v for k, v in result["config"].items() if k in TextProtocol.__dataclass_fields__}
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
     return replace(PROTOCOLS["ci"], **fields)
+
+
+LIVE = {
+    # the notebook's own run: one seed per model, no tuning (the learning rate: the grid's first)
+    "ci": replace(PROTOCOLS["ci"], name="live-ci", evaluation_seeds=(0,), tuning_seeds=()),
+    "cpu": replace(
+        PROTOCOLS["cpu"],
+        name="live-cpu",
+        hidden_size=64,
+        chunk=64,
+        steps=400,
+        eval_every=50,
+        tuning_seeds=(),
+        evaluation_seeds=(0,),
+        sentence_hidden=32,
+        sentence_steps=150,
+        sentence_eval_every=50,
+    ),
+}
+LIVE["gpu"] = replace(LIVE["cpu"], name="live-gpu")  # small models read one character at a time: the CPU's size
+
+
+def verdict_lines(result: dict) -> list[str]:
+    """What the shipped study says about the three models, in sentences printed from its data:
+    each model's mean test bits per character with its interval, the baselines, and whether the
+    LSTM spends fewer bits than each other model (one-sided Mann–Whitney, and the intervals)."""
+    summary = summarise(result)
+    models = summary["language"]
+    lines = []
+    for label, e in models.items():
+        low, high = e["interval"]
+        lines.append(
+            f"{label}: {e['mean']:.3f} bits per character [{low:.3f}, {high:.3f}] over {len(e['test_bits'])} seeds "
+            f"(hidden size {e['hidden_size']}, {e['parameters']} parameters, learning rate {e['lr']:g})"
+        )
+    bigram = result["baselines"]["bigram"]["test_bits"]
+    unigram = result["baselines"]["unigram"]["test_bits"]
+    lines.append(f"baselines on the same test text: unigram {unigram:.3f}, bigram {bigram:.3f} bits per character")
+    beaten = [label for label, e in models.items() if e["interval"][1] < bigram]
+    lines.append(
+        "every model's interval lies below the bigram's bits"
+        if len(beaten) == len(models)
+        else f"models whose interval lies below the bigram's bits: {', '.join(beaten) or 'none'}"
+    )
+    lstm = models["LSTM"]
+    for label, p in summary["lstm_better"].items():
+        other = models[label]
+        apart = lstm["interval"][1] < other["interval"][0]
+        worse = lstm["interval"][0] > other["interval"][1]
+        relation = (
+            "the LSTM spends fewer bits, the intervals apart"
+            if apart
+            else f"the {label} spends fewer bits, the intervals apart"
+            if worse
+            else "the intervals overlap: not told apart at this number of seeds"
+        )
+        lines.append(
+            f"LSTM against {label}: {relation}; one-sided Mann–Whitney p = {p:.3f} that the {label} spends more"
+        )
+    return lines
+
+
+def cell_rows(result: dict) -> list[dict]:
+    """Per evaluation LSTM seed and structure: the chosen cell, its test correlation, the
+    untrained model's strongest, and the clamp tests' ratios and ranks."""
+    found = []
+    for row in evaluation_rows(result, "language"):
+        if "cells" not in row:
+            continue
+        for name, entry in row["cells"].items():
+            found.append(
+                {
+                    "seed": row["seed"],
+                    "structure": name,
+                    "cell": entry["cell"],
+                    "correlation": entry["correlation"],
+                    "untrained": row["untrained_correlation"][name],
+                    "to_on": entry["clamp_to_on"],
+                    "to_off": entry["clamp_to_off"],
+                }
+            )
+    return found
+
+
+def format_cells(result: dict) -> str:
+    """The cell search and clamp tests of every evaluation LSTM, one line per seed and structure."""
+
+    def effect(e: dict | None) -> str:
+        return "-" if e is None else f"x{e['ratio']:.2f} (rank {e['rank']})"
+
+    lines = [
+        f"{'structure':<22}{'seed':>5}{'cell':>6}{'r (test)':>10}{'untrained r':>13}  clamp on: P(signal) off-region   clamp off: P(signal) on-region"
+    ]
+    for r in cell_rows(result):
+        lines.append(
+            f"{r['structure']:<22}{r['seed']:>5}{r['cell']:>6}{r['correlation']:>10.2f}{r['untrained']:>13.2f}  "
+            f"{effect(r['to_on']):<32}{effect(r['to_off'])}"
+        )
+    return "\n".join(lines)
