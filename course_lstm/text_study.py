@@ -599,3 +599,108 @@ def format_cells(result: dict) -> str:
             f"{effect(r['to_on']):<32}{effect(r['to_off'])}"
         )
     return "\n".join(lines)
+
+
+def format_distance(result: dict) -> str:
+    """Per model and distance bin: the mean over seeds of the test bits inside quotations, and of
+    the closing ” alone, with their 95% t intervals ("-" where a bin holds none)."""
+    rows = evaluation_rows(result, "language")
+    bins = [f"{low}-{high}" if high < 100_000 else f"{low}+" for low, high in result["config"]["distance_bins"]]
+
+    def cell(values: list[float | None]) -> str:
+        kept = [v for v in values if v is not None]
+        if len(kept) < 2:
+            return "-"
+        low, high = stats.t_interval(kept)
+        return f"{statistics.fmean(kept):.2f} [{low:.2f}, {high:.2f}]"
+
+    lines = [f"{'':<22}" + "".join(f"{name:>20}" for name in bins)]
+    counts = rows[0]["distance"]
+    lines.append(f"{'characters inside':<22}" + "".join(f"{n:>20}" for n in counts["inside_count"]))
+    lines.append(f"{'closing quotes':<22}" + "".join(f"{n:>20}" for n in counts["closing_count"]))
+    for field, what in (("inside", "inside"), ("closing", "on the closing ”")):
+        for label in dict.fromkeys(r["label"] for r in rows):
+            mine = [r["distance"][field] for r in rows if r["label"] == label]
+            lines.append(
+                f"{label + ', ' + what:<22}" + "".join(f"{cell([m[b] for m in mine]):>20}" for b in range(len(bins)))
+            )
+    outside = {
+        label: statistics.fmean(r["distance"]["outside"] for r in rows if r["label"] == label)
+        for label in dict.fromkeys(r["label"] for r in rows)
+    }
+    lines.append("outside quotations: " + ", ".join(f"{label} {bits:.2f}" for label, bits in outside.items()))
+    return "\n".join(lines)
+
+
+def distance_lines(result: dict) -> list[str]:
+    """Per distance bin: how many bits fewer the LSTM spends than each other model inside
+    quotations (the mean over seeds of each), and whether their 95% t intervals are apart."""
+    rows = evaluation_rows(result, "language")
+    bins = [f"{low}-{high}" if high < 100_000 else f"{low}+" for low, high in result["config"]["distance_bins"]]
+    lines = []
+    for other in (label for label in dict.fromkeys(r["label"] for r in rows) if label != "LSTM"):
+        parts = []
+        for b, name in enumerate(bins):
+            lstm = [r["distance"]["inside"][b] for r in rows if r["label"] == "LSTM"]
+            theirs = [r["distance"]["inside"][b] for r in rows if r["label"] == other]
+            (low, high), (their_low, their_high) = stats.t_interval(lstm), stats.t_interval(theirs)
+            apart = "apart" if high < their_low or their_high < low else "overlapping"
+            parts.append(f"{name}: {statistics.fmean(theirs) - statistics.fmean(lstm):+.2f} ({apart})")
+        outside = statistics.fmean(r["distance"]["outside"] for r in rows if r["label"] == other) - statistics.fmean(
+            r["distance"]["outside"] for r in rows if r["label"] == "LSTM"
+        )
+        lines.append(
+            f"{other} minus LSTM, bits per character inside quotations, by distance: "
+            + "; ".join(parts)
+            + f"; outside quotations: {outside:+.2f}"
+        )
+    return lines
+
+
+def cell_lines(result: dict) -> list[str]:
+    """For each structure: the seeds whose chosen cell correlates more strongly on the test text
+    than the untrained model's strongest, and those whose clamp moves the signal more than every
+    other cell's in each of its tests (rank 1)."""
+    found = cell_rows(result)
+    lines = []
+    for name in dict.fromkeys(r["structure"] for r in found):
+        mine = [r for r in found if r["structure"] == name]
+        stronger = [r["seed"] for r in mine if abs(r["correlation"]) > abs(r["untrained"])]
+        causal = [
+            r["seed"]
+            for r in mine
+            if all(e is None or e["rank"] == 1 for e in (r["to_on"], r["to_off"]))
+            and any(e is not None for e in (r["to_on"], r["to_off"]))
+        ]
+        lines.append(
+            f"{name}: |r| above the untrained model's for seeds {stronger or 'none'} of {len(mine)}; "
+            f"the clamp moves the signal more than any other cell's for seeds {causal or 'none'}"
+        )
+    return lines
+
+
+def sentence_lines(result: dict) -> list[str]:
+    """The sentence part in sentences: each variant's test bits against the prior, and packed
+    against lengths ignored, read from their 95% t intervals."""
+    summary = summarise(result)["sentences"]
+    prior = result["sentence_prior"]["bits"]
+    lines = []
+    for label, entry in summary.items():
+        for key, what in (
+            ("test_bits", "trained and tested so"),
+            ("test_read_over_padding_bits", "read over the padding"),
+        ):
+            if key not in entry:
+                continue
+            low, high = entry[key]["interval"]
+            relation = "below" if high < prior else "above" if low > prior else "not told apart from"
+            lines.append(
+                f"{label}, {what}: {entry[key]['mean']:.3f} bits [{low:.3f}, {high:.3f}], {relation} the prior's {prior:.3f}"
+            )
+    packed, ignored = summary["LSTM, packed"]["test_bits"], summary["LSTM, lengths ignored"]["test_bits"]
+    apart = packed["interval"][1] < ignored["interval"][0]
+    lines.append(
+        "packed against lengths ignored: "
+        + ("the packed model spends fewer bits, the intervals apart" if apart else "the intervals are not apart")
+    )
+    return lines

@@ -68,10 +68,12 @@ for what, ok, detail in doctor_report():
 # | `08_inside_the_lstm` | a trained LSTM's gates; forget-gate bias; each gate removed | 50 min |
 # | `09_fewer_parameters` | RNN against LSTM at an equal parameter budget: what the data supports | 35 min |
 # | `10_going_further` | the GRU, peepholes, bidirectional layers; Transformers and what came after | 50 min |
-# | `11_fast_lstm` | a fast LSTM in measured steps, profiled against `nn.LSTM` | 60 min |
+# | `11_real_text` | a character-level LSTM on a book: bits per character, RNN, LSTM and GRU at an equal budget, a cell you can read, real sentences | 60 min |
+# | `12_fast_lstm` | a fast LSTM in measured steps, profiled against `nn.LSTM` | 60 min |
 #
 # Notebooks 01–05 build the LSTM; 06–10 test the claims made about it in experiments that run
-# on a laptop in minutes (and at full scale on a GPU); 11 makes it fast.
+# on a laptop in minutes (and at full scale on a GPU); 11 tries them on real text, a book; 12
+# makes the LSTM fast.
 #
 # Every piece of code a notebook builds by hand is also in the companion package
 # `course_lstm`, tested against PyTorch. Later notebooks import it instead of copying it.

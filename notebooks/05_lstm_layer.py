@@ -106,7 +106,7 @@ agree("c_n:    loop vs nn.LSTM", c_last, c_n_torch[0])
 # %% [markdown]
 # The whole layer is a loop around `lstm_step`. `nn.LSTM` is faster, not different: it computes
 # $W_{ih} x_t$ for all $t$ in one matrix product (it does not depend on $h$), and on a GPU it runs
-# cuDNN's fused kernels; notebook 11 builds such a fast LSTM. From here on we use
+# cuDNN's fused kernels; notebook 12 builds such a fast LSTM. From here on we use
 # `course_lstm.LSTM`, which is this loop plus input checks.
 #
 # *Try*: set `T = 1`. Which of `output`, `h_n` and `c_n` now hold the same numbers, and which

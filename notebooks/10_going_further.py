@@ -33,7 +33,7 @@
 #
 # **Prerequisites**: notebooks 04 and 05 (`lstm_step`, the stacked gate weights, `nn.LSTM`'s
 # shapes) and 06 (the adding problem and what "solved" means). Notebook 07 (packing) helps for
-# section 4, notebook 11 (the fast LSTM) for section 5.
+# section 4, notebook 12 (the fast LSTM) for section 5.
 #
 # **Time**: about 50 minutes. Executing the notebook takes under a minute in the `ci`
 # profile and a few minutes in the `cpu` profile on 2 cores (`tools/execute_notebooks.py` prints the
@@ -463,7 +463,7 @@ assert not torch.allclose(real[0][:, H:], real[1][:, H:]), "padding leaks into t
 #
 # Everything above (your GRU, the peephole cell, the two directions) was a Python loop over time.
 # `nn.LSTM` hands the whole sequence to one fused library call where one exists: cuDNN on an
-# NVIDIA GPU, oneDNN on a CPU. Notebook 11 ([11_fast_lstm](11_fast_lstm.ipynb)) builds a fast LSTM
+# NVIDIA GPU, oneDNN on a CPU. Notebook 12 ([12_fast_lstm](12_fast_lstm.ipynb)) builds a fast LSTM
 # in measured steps and studies each against `nn.LSTM`, at several sizes and thread counts. Its
 # study ships with the course. Here are its training-step ratios at the smallest and the
 # largest size, read from the file: they are that machine's numbers, not a measurement of yours.
@@ -485,12 +485,12 @@ gpu_bench = results.shipped("bench", "gpu")
 print("\nGPU timings: " + ("none shipped with the course" if gpu_bench is None else results.provenance_line(gpu_bench)))
 
 # %% [markdown]
-# Notebook 11 explains what these ratios come from, with a profile of each variant: at small
+# Notebook 12 explains what these ratios come from, with a profile of each variant: at small
 # sizes the Python calls of a loop cost more than the arithmetic, at large ones the products are
 # the time. On a GPU a Python loop pays more (every operation is a kernel launch);
 # `python -m course_lstm bench --device cuda` measures it there.
 #
-# Which call `nn.LSTM` and `nn.GRU` make on this CPU, counted with notebook 11's `OperatorLog`:
+# Which call `nn.LSTM` and `nn.GRU` make on this CPU, counted with notebook 12's `OperatorLog`:
 
 # %%
 x_probe = torch.randn(10, 4, 8)  # (L = 10, N = 4, I = 8)
@@ -504,7 +504,7 @@ assert "mkldnn" not in str(log.counts), "nn.GRU has no oneDNN kernel on a CPU"
 # %% [markdown]
 # cuDNN has both LSTM and GRU kernels; on a CPU, PyTorch's oneDNN path serves the LSTM only, and
 # `nn.GRU` runs one small product and a dozen element-wise operations per step (after a hoisted
-# input projection, as in notebook 11). That is why the GRU's training steps in section 2 need
+# input projection, as in notebook 12). That is why the GRU's training steps in section 2 need
 # not be cheaper than the LSTM's.
 #
 # *Try*: make `x_probe` 100 steps long. How many calls does each layer make now?
@@ -513,7 +513,7 @@ assert "mkldnn" not in str(log.counts), "nn.GRU has no oneDNN kernel on a CPU"
 # - the standard cell: use `nn.LSTM` / `nn.GRU`. They equal the readable layers (checked in
 #   notebook 05 and above) and are the fastest implementation available to you;
 # - a cell the libraries do not have (peepholes, a gate removed as in notebook 08, layer
-#   normalisation inside the cell): write the loop, then make it fast as in notebook 11 (one
+#   normalisation inside the cell): write the loop, then make it fast as in notebook 12 (one
 #   fused product for all gates, the input projection hoisted, the update compiled);
 # - bidirectional or stacked: `nn.LSTM(..., bidirectional=True, num_layers=k)` runs every layer
 #   and direction in the fused kernels.
@@ -646,7 +646,7 @@ plt.show()
 #   `h_n` (2, N, H); the weights `*_reverse`. It reads the future, so not for streaming; with
 #   padding, pack.
 # - Use `nn.LSTM` / `nn.GRU` for standard cells (one oneDNN or cuDNN call; on a CPU oneDNN serves
-#   the LSTM only); write a loop only for a cell the libraries lack, then speed it up (notebook 11).
+#   the LSTM only); write a loop only for a cell the libraries lack, then speed it up (notebook 12).
 # - Transformers train in parallel and connect any two positions in one step; recurrent networks
 #   keep a fixed-size state, whatever the length. Linear recurrences (S4, Mamba, RWKV, xLSTM's
 #   mLSTM) train in parallel *and* keep a fixed-size state, by dropping the gates' dependence on

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 11 · A fast LSTM
+# # 12 · A fast LSTM
 #
 # Notebook 05 built the LSTM layer as a loop around `lstm_step`, and showed that it computes
 # exactly what `nn.LSTM` computes. It is also slower: every time step runs eight small matrix
