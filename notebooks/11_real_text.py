@@ -119,6 +119,17 @@ def bits_per_character(logits: torch.Tensor, targets: torch.Tensor) -> float:
 check("bits_per_character", bits_per_character)
 
 # %% [markdown]
+# A model that knows nothing gives every character the same logit. Your function should then
+# charge it the uniform guess, $\log_2 V$ bits, on any text:
+
+# %%
+test_codes = vocabulary.encode(split.test)
+knows_nothing = torch.zeros(len(test_codes) - 1, len(vocabulary))  # equal logits, (T - 1, V)
+uniform = float(bits_per_character(knows_nothing, test_codes[1:]))
+assert abs(uniform - math.log2(len(vocabulary))) < 1e-5, uniform
+print(f"equal logits cost {uniform:.3f} bits per character = log2({len(vocabulary)})")
+
+# %% [markdown]
 # ## 3. Truncated BPTT over a stream
 #
 # The training text is one stream of about a hundred thousand characters. Notebook 05 trained on
@@ -258,13 +269,26 @@ def temperature_softmax(logits: torch.Tensor, temperature: float) -> torch.Tenso
 check("temperature_softmax", temperature_softmax)
 
 # %% [markdown]
-# Samples from the study's LSTM (its first evaluation seed, shipped with the result), after the
-# same prompt. Which characters come out depends on this computer's floating-point rounding, so
-# the text below differs from machine to machine.
+# Your function on the shipped LSTM (section 4's, its first evaluation seed): the five likeliest
+# next characters after a prompt, at three temperatures. The probabilities depend on this
+# computer's rounding in their last digits, so they are not compared as text.
 
 # %% tags=["nbval-ignore-output"]
 reader = text_study.shipped_model(shipped)
 prompt = "“I wonder"
+with torch.no_grad():
+    next_logits = reader(vocabulary.encode(prompt)[:, None])[0][-1, 0]  # (V,)
+for temperature in (0.5, 1.0, 2.0):
+    probabilities = temperature_softmax(next_logits, temperature)
+    top = probabilities.topk(5)
+    shown = ", ".join(f"{vocabulary.characters[i]!r} {p:.2f}" for p, i in zip(top.values.tolist(), top.indices.tolist()))
+    print(f"temperature {temperature}: {shown}")
+
+# %% [markdown]
+# Samples from the same model after the same prompt. Which characters come out depends on the
+# rounding too, so the text below differs from machine to machine.
+
+# %% tags=["nbval-ignore-output"]
 for temperature in (0.5, 1.0, 1.5):
     drawn = language.sample(reader, vocabulary.encode(prompt), 200, temperature, torch.Generator().manual_seed(0))
     print(f"--- temperature {temperature} ---\n{prompt}{vocabulary.decode(drawn)}\n")
@@ -350,10 +374,10 @@ print("\n".join(text_study.cell_lines(shipped)))
 
 # %%
 seed_zero = next(r for r in evaluation if r["label"] == "LSTM" and r["seed"] == shipped["model"]["seed"])
-test_codes = vocabulary.encode(split.test)[:-1]
-cells_test, log_probabilities = language.lstm_trace(reader, test_codes)
+read_codes = vocabulary.encode(split.test)[:-1]  # the characters the model reads
+cells_test, log_probabilities = language.lstm_trace(reader, read_codes)
 with torch.no_grad():
-    logits, _ = reader(test_codes[:2000, None])
+    logits, _ = reader(read_codes[:2000, None])
 difference = (log_probabilities[:2000] - torch.log_softmax(logits, dim=-1)).abs().max().item()
 assert difference < 1e-4, difference
 print("lstm_trace agrees with nn.LSTM on the first 2000 test characters (to 1e-4)")
@@ -399,7 +423,7 @@ for name, entry in seed_zero["cells"].items():
         on, validation_on = signals[name][1], validation_signals[name][1]
         target = validation_cells[validation_on if key == "clamp_to_on" else ~validation_on, 0, entry["cell"]].double().mean()
         clamp = language.Clamp(torch.tensor([entry["cell"]]), target.reshape(1))
-        _, clamped = language.lstm_trace(reader, test_codes, clamp)
+        _, clamped = language.lstm_trace(reader, read_codes, clamp)
         region = ~on if key == "clamp_to_on" else on
         signal = vocabulary.index[text_study.SIGNALS[name]]
         here = clamped[region, 0, signal].exp().mean().item()
