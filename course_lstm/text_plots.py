@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from course_lstm import stats
 from course_lstm.plots import DASHES, MARKERS, _add_note
+from course_lstm.text_study import bin_names
 
 COLOURS = {"RNN": "tab:orange", "LSTM": "tab:blue", "GRU": "tab:green"}
 
@@ -54,7 +55,7 @@ def distance_figure(rows: Sequence[dict], bins: Sequence[Sequence[int]], title: 
     quotation, and of the closing ” alone; per model the mean over its seeds with a 95% t
     interval (per-seed points in light colour). rows: evaluation rows with ``distance``."""
     labels = list(dict.fromkeys(r["label"] for r in rows))
-    names = [f"{low}–{high}" if high < 100_000 else f"{low}+" for low, high in bins]
+    names = bin_names(bins, dash="–")
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.0), layout="constrained")
     for ax, field, what in zip(
         axes, ("inside", "closing"), ("every character inside", "the closing ” alone"), strict=True

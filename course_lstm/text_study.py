@@ -16,6 +16,7 @@ import hashlib
 import io
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -30,6 +31,13 @@ LEARNING_RATES = (1e-2, 3e-3)
 KINDS: tuple[Kind, ...] = ("rnn", "lstm", "gru")
 DISTANCE_BINS = ((1, 10), (11, 30), (31, 60), (61, 120), (121, 100_000))
 """Characters since the opening “: the bins of the loss-against-distance measurement."""
+
+
+def bin_names(bins: Sequence[Sequence[int]], dash: str = "-") -> list[str]:
+    """The names of distance bins, (low, high) pairs: 1-10, ..., 121+ for the open-ended last."""
+    return [f"{low}{dash}{high}" if high < DISTANCE_BINS[-1][1] else f"{low}+" for low, high in bins]
+
+
 SIGNALS = {"inside a quotation": corpus.CLOSE_QUOTE, "bracket depth": ")", "position in the line": "\n"}
 """For each structure, the character whose probability a cell that tracks it should move."""
 CACHE_VERSION = 1
@@ -138,20 +146,18 @@ def structure_signals(text: str, line_threshold: int) -> dict[str, tuple[torch.T
     return found
 
 
-def search_cells(
-    model: language.CharModel, validation: str, vocabulary: corpus.Vocabulary, line_threshold: int
-) -> dict[str, int]:
+def search_cells(cells: torch.Tensor, signals: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> dict[str, int]:
     """For each structure, the cell whose state correlates most (in absolute value) with it on
-    the validation text: the choice is made on text that the reported numbers never see."""
-    cells, _ = language.lstm_trace(model, vocabulary.encode(validation)[:-1])
-    signals = structure_signals(validation, line_threshold)
-    return {name: int(language.correlation(cells[:, 0], value).abs().argmax()) for name, (value, _) in signals.items()}
+    the validation text: the choice is made on text that the reported numbers never see.
+    cells: (T, H), the states over the validation text; signals: ``structure_signals`` of it."""
+    return {name: int(language.correlation(cells, value).abs().argmax()) for name, (value, _) in signals.items()}
 
 
 def read_cells(
     model: language.CharModel,
     chosen: dict[str, int],
-    validation: str,
+    validation_cells: torch.Tensor,
+    validation_signals: dict[str, tuple[torch.Tensor, torch.Tensor]],
     test: str,
     vocabulary: corpus.Vocabulary,
     line_threshold: int,
@@ -161,21 +167,23 @@ def read_cells(
     text's "on" region, and (separately) to its mean over the "off" region; the probability of
     the structure's signal character (``SIGNALS``) is then averaged over the test text's "off"
     and "on" regions respectively. Every other cell is clamped the same way in the same batch,
-    as the control: ``rank`` is where the chosen cell's effect falls among all cells (1: largest)."""
-    validation_cells, _ = language.lstm_trace(model, vocabulary.encode(validation)[:-1])
+    as the control: ``rank`` is where the chosen cell's effect falls among all cells (1: largest).
+    validation_cells: (T, H), the states over the validation text; validation_signals: its
+    ``structure_signals``."""
     test_codes = vocabulary.encode(test)[:-1]
     free_cells, free_log_probabilities = language.lstm_trace(model, test_codes)
+    test_signals = structure_signals(test, line_threshold)
     found = {}
     hidden = model.hidden_size
     every_cell = torch.arange(hidden)
     for name, cell in chosen.items():
-        _, validation_on = structure_signals(validation, line_threshold)[name]
-        value, on = structure_signals(test, line_threshold)[name]
+        validation_on = validation_signals[name][1]
+        value, on = test_signals[name]
         signal = vocabulary.index[SIGNALS[name]]
         effects: dict[str, dict | None] = {}
         for clamp_to, region in (("on", ~on), ("off", on)):
             where = validation_on if clamp_to == "on" else ~validation_on
-            targets = validation_cells[:, 0][where].double().mean(0) if where.any() else torch.zeros(hidden)
+            targets = validation_cells[where].double().mean(0) if where.any() else torch.zeros(hidden)
             _, log_probabilities = language.lstm_trace(model, test_codes, language.Clamp(every_cell, targets))
             if not region.any():
                 effects[clamp_to] = None
@@ -207,7 +215,10 @@ def strongest_untrained_correlation(kind_seed: int, protocol: TextProtocol, data
     the LSTM before training, at the same seed: how strong a correlation chance alone gives."""
     torch.manual_seed(kind_seed)
     model = language.CharModel("lstm", len(data.vocabulary), protocol.hidden_size).eval()
-    chosen = search_cells(model, data.split.validation, data.vocabulary, protocol.line_threshold)
+    chosen = search_cells(
+        language.lstm_trace(model, data.validation[:-1])[0][:, 0],
+        structure_signals(data.split.validation, protocol.line_threshold),
+    )
     cells, _ = language.lstm_trace(model, data.test[:-1])
     signals = structure_signals(data.split.test, protocol.line_threshold)
     return {name: float(language.correlation(cells[:, 0], signals[name][0])[cell]) for name, cell in chosen.items()}
@@ -231,9 +242,17 @@ def language_job(
     row["test_bits"] = float(bits.mean())
     row["distance"] = distance_profile(bits, data.split.test)
     if kind == "lstm":
-        chosen = search_cells(model, data.split.validation, data.vocabulary, protocol.line_threshold)
+        validation_cells = language.lstm_trace(model, data.validation[:-1])[0][:, 0]  # (T, H), traced once
+        validation_signals = structure_signals(data.split.validation, protocol.line_threshold)
+        chosen = search_cells(validation_cells, validation_signals)
         row["cells"] = read_cells(
-            model, chosen, data.split.validation, data.split.test, data.vocabulary, protocol.line_threshold
+            model,
+            chosen,
+            validation_cells,
+            validation_signals,
+            data.split.test,
+            data.vocabulary,
+            protocol.line_threshold,
         )
         row["untrained_correlation"] = strongest_untrained_correlation(seed, protocol, data)
         if keep_model:
@@ -605,7 +624,7 @@ def format_distance(result: dict) -> str:
     """Per model and distance bin: the mean over seeds of the test bits inside quotations, and of
     the closing ” alone, with their 95% t intervals ("-" where a bin holds none)."""
     rows = evaluation_rows(result, "language")
-    bins = [f"{low}-{high}" if high < 100_000 else f"{low}+" for low, high in result["config"]["distance_bins"]]
+    bins = bin_names(result["config"]["distance_bins"])
 
     def cell(values: list[float | None]) -> str:
         kept = [v for v in values if v is not None]
@@ -636,7 +655,7 @@ def distance_lines(result: dict) -> list[str]:
     """Per distance bin: how many bits fewer the LSTM spends than each other model inside
     quotations (the mean over seeds of each), and whether their 95% t intervals are apart."""
     rows = evaluation_rows(result, "language")
-    bins = [f"{low}-{high}" if high < 100_000 else f"{low}+" for low, high in result["config"]["distance_bins"]]
+    bins = bin_names(result["config"]["distance_bins"])
     lines = []
     for other in (label for label in dict.fromkeys(r["label"] for r in rows) if label != "LSTM"):
         parts = []
