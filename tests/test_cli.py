@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from course_lstm import bench, cli, doctor, experiments, profiles, results, study
+from course_lstm import bench, cli, doctor, experiments, profiles, results, study, text_study
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,7 +25,12 @@ def no_work(monkeypatch):
     def started(*args, **kwargs):
         raise AssertionError("the run started before the arguments were checked")
 
-    for module, name in ((experiments, "run_experiment"), (bench, "run_bench"), (study, "run_study")):
+    for module, name in (
+        (experiments, "run_experiment"),
+        (bench, "run_bench"),
+        (study, "run_study"),
+        (text_study, "run_text_study"),
+    ):
         monkeypatch.setattr(module, name, started)
 
 
@@ -313,3 +318,21 @@ def test_several_thread_counts_run_one_process_each(monkeypatch, tmp_path, capsy
 def test_a_thread_count_that_is_neither_a_number_nor_all(tmp_path, no_work, capsys):
     code, message = refusal(["bench", "--threads", "some", "--out", str(tmp_path)], capsys)
     assert code == 2 and "positive whole number or 'all', got 'some'" in message
+
+
+# --- the real-text study's command ---------------------------------------------------------------
+
+
+def test_cli_refuses_an_unknown_text_protocol(tmp_path, no_work, capsys):
+    _, message = refusal(["text", "--protocol", "nope", "--out", str(tmp_path)], capsys)
+    assert "'nope'" in message and "ci, cpu" in message and message.startswith("python -m course_lstm text:")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("existing", ["text-ci.json", "text-ci-lstm.pt"])
+def test_cli_refuses_an_existing_text_result(existing, tmp_path, no_work, capsys):
+    (tmp_path / existing).write_text("earlier")
+    _, message = refusal(["text", "--protocol", "ci", "--out", str(tmp_path)], capsys)
+    assert existing in message and "--overwrite" in message
+    assert (tmp_path / existing).read_text() == "earlier"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [existing]

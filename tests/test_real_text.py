@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from test_cli import refusal
 
 from course_lstm import cli, corpus, language, results, sentences, stats, text_study
 from course_lstm.corpus import CLOSE_QUOTE as CQ
@@ -980,41 +981,6 @@ def test_t_interval_refuses_bad_values(values, message):
 
 
 # --- the command line ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def no_text_run(monkeypatch):
-    def started(*args, **kwargs):
-        raise AssertionError("the run started before the arguments were checked")
-
-    monkeypatch.setattr(text_study, "run_text_study", started)
-
-
-def refusal(arguments, capsys):
-    with pytest.raises(SystemExit) as stopped:
-        cli.main(arguments)
-    code = stopped.value.code
-    assert code not in (0, None)
-    stderr = capsys.readouterr().err
-    message = code if isinstance(code, str) else stderr.strip().splitlines()[-1]
-    assert "Traceback" not in message + stderr
-    assert len(message.strip().splitlines()) == 1, message
-    return code, message
-
-
-def test_cli_refuses_an_unknown_text_protocol(tmp_path, no_text_run, capsys):
-    _, message = refusal(["text", "--protocol", "nope", "--out", str(tmp_path)], capsys)
-    assert "'nope'" in message and "ci, cpu" in message and message.startswith("python -m course_lstm text:")
-    assert list(tmp_path.iterdir()) == []
-
-
-@pytest.mark.parametrize("existing", ["text-ci.json", "text-ci-lstm.pt"])
-def test_cli_refuses_an_existing_result(existing, tmp_path, no_text_run, capsys):
-    (tmp_path / existing).write_text("earlier")
-    _, message = refusal(["text", "--protocol", "ci", "--out", str(tmp_path)], capsys)
-    assert existing in message and "--overwrite" in message
-    assert (tmp_path / existing).read_text() == "earlier"
-    assert sorted(p.name for p in tmp_path.iterdir()) == [existing]
 
 
 def test_cli_writes_both_files_and_overwrites_when_told(ci_result, tmp_path, monkeypatch, capsys):
