@@ -57,8 +57,9 @@ print(f"profile {profile.name}: the live runs train hidden size {live.hidden_siz
 #
 # The corpus is Lewis Carroll's *Alice's Adventures in Wonderland* (1865), from Project
 # Gutenberg, shipped with the package (nothing is downloaded). Its dialogue is set in curly
-# quotes, “ and ”, so "inside a quotation" has an exact meaning, and its lines are wrapped
-# near 70 characters, so the model must know where it is in a line to predict the newline.
+# quotes, “ and ”, so "inside a quotation" has an exact meaning, and its lines are hard-wrapped
+# (their lengths are printed below), so the model must know where it is in a line to predict
+# the newline.
 
 # %%
 for key, value in corpus.SOURCE.items():
@@ -66,6 +67,8 @@ for key, value in corpus.SOURCE.items():
 text = corpus.load_text()
 vocabulary = corpus.Vocabulary(text)
 print(f"\n{len(text)} characters, {len(vocabulary)} distinct ones")
+line_lengths = sorted(len(line) for line in text.split("\n") if line)
+print(f"lines: {len(line_lengths)}; the longest {line_lengths[-1]} characters, the median {line_lengths[len(line_lengths) // 2]}")
 
 # %% [markdown]
 # A model that is tuned, selected and scored on the same text says nothing about text it has not
@@ -132,7 +135,7 @@ print(f"equal logits cost {uniform:.3f} bits per character = log2({len(vocabular
 # %% [markdown]
 # ## 3. Truncated BPTT over a stream
 #
-# The training text is one stream of about a hundred thousand characters. Notebook 05 trained on
+# The training text is one stream (its length is printed in section 1). Notebook 05 trained on
 # such a stream in chunks of $k$ steps, carrying the state from chunk to chunk and detaching it.
 # Here the stream is first cut into $N$ streams side by side, each a contiguous stretch of the
 # book, so that a batch holds $N$ chunks and the state of column $n$ has read everything before it
@@ -181,6 +184,7 @@ print(f"{protocol.steps} steps of {protocol.batch_size} streams x {protocol.chun
       f"tuning seeds {list(protocol.tuning_seeds)}, evaluation seeds {list(protocol.evaluation_seeds)}")
 print(f"measured: {results.provenance_line(shipped)}")
 print(f"command: {shipped['provenance']['command']}")
+print(f"wall time: {shipped['provenance']['wall_seconds'] / 60:.1f} min with {shipped['provenance']['workers']} workers")
 
 # %% [markdown]
 # The result, printed from the shipped file: each model's test bits per character, the mean over
@@ -442,7 +446,7 @@ for name, entry in seed_zero["cells"].items():
 # ## 10. Sentences of every length
 #
 # Notebook 07 showed on synthetic sequences what padding without packing does. Real sentences
-# vary far more: the book's run from two characters to several hundred. The task: read a
+# vary far more (the shortest and longest are printed below). The task: read a
 # sentence without its final mark and say which mark ended it, ".", "!" or "?" (a question often
 # shows in its first word; an exclamation anywhere). The model is an LSTM read at its final state,
 # either packed (the state at each sentence's true end) or with the lengths ignored (the state
@@ -455,6 +459,7 @@ for name, (found, too_long) in zip(split._fields, kept):
     print(f"{name:>10}: {len(found)} sentences ({too_long} longer than {protocol.max_sentence} left out), "
           f"marks . ! ? = {marks}")
 lengths = [len(s.text) for s in kept[0][0]]
+print(f"training sentences: {min(lengths)} to {max(lengths)} characters long")
 fig, ax = plt.subplots(figsize=(6.4, 3.4), layout="constrained")
 ax.hist(lengths, bins=40, color="tab:blue")
 ax.set_xlabel("sentence length (characters)")
@@ -537,5 +542,5 @@ plt.show()
 #    so correlate its hidden state: `live_models["gru"].core` applied to the one-hot test codes
 #    gives it, (T, 1, H). Is the strongest |r| far above what the untrained search finds?
 # 5. Run the whole study yourself: `python -m course_lstm text --protocol cpu --workers 2
-#    --cache .cache/text --out results` (about half an hour on 2 cores), then compare its table
-#    with section 4's. Which numbers change from machine to machine, and which conclusions?
+#    --cache .cache/text --out results` (section 4 prints the shipped run's wall time), then
+#    compare its table with section 4's. Which numbers change from machine to machine, and which conclusions?
